@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ArcPortalConfig(AppConfig):
+    name = "arcportal"
+    verbose_name = "ArcPortal"

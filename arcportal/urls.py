@@ -1,0 +1,21 @@
+"""One host, several planes (DESIGN.md §5): portal pages, ARM API, identity, agent plane, downloads."""
+
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from arcportal import views
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Portal pages (session login).
+    path("", include("machines.urls")),
+    path("", include("onboarding.urls")),
+    # ARM plane, identity endpoints, agent plane and downloads (their own authentication).
+    path("", include("machines.api.urls")),
+    path("", include("onboarding.api.urls")),
+]
+
+handler404 = "arcportal.views.not_found"
+handler500 = "arcportal.views.server_error"

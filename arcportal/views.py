@@ -1,0 +1,43 @@
+"""Project-level views: health and error pages (ARM JSON under the ARM plane, HTML elsewhere)."""
+
+from django.core.cache import cache
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.shortcuts import render
+
+from machines.tasks import BEAT_LIVENESS_KEY
+
+ARM_PREFIXES = ("/subscriptions", "/providers")
+
+
+def _wants_arm(request: HttpRequest) -> bool:
+    return request.path_info.lower().startswith(ARM_PREFIXES)
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    checks = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:  # pragma: no cover - reported, not raised
+        checks["database"] = f"error: {exc.__class__.__name__}"
+    checks["beat_last_seen"] = cache.get(BEAT_LIVENESS_KEY)
+    healthy = checks["database"] == "ok"
+    return JsonResponse({"status": "ok" if healthy else "error", "checks": checks}, status=200 if healthy else 503)
+
+
+def not_found(request: HttpRequest, exception=None):
+    if _wants_arm(request):
+        return JsonResponse(
+            {"error": {"code": "NotFound", "message": f"No route matches '{request.path}'."}}, status=404
+        )
+    return render(request, "404.html", status=404)
+
+
+def server_error(request: HttpRequest):
+    if _wants_arm(request):
+        return JsonResponse(
+            {"error": {"code": "InternalServerError", "message": "The server hit an unexpected error."}}, status=500
+        )
+    return render(request, "500.html", status=500)

@@ -1,0 +1,63 @@
+"""Every read that views, the ARM API and tasks share. Selectors return querysets or plain values."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import Count, Prefetch, QuerySet
+
+from machines.conf import status_thresholds
+from machines.models import Machine, MachineStatusEvent, MachineTag, ResourceGroup, Subscription, Tenant
+
+
+def tenant_get() -> Tenant | None:
+    return Tenant.objects.order_by("id").first()
+
+
+def subscription_list() -> QuerySet[Subscription]:
+    return Subscription.objects.select_related("tenant").order_by("display_name")
+
+
+def subscription_get(*, subscription_id: str) -> Subscription | None:
+    try:
+        return Subscription.objects.select_related("tenant").filter(subscription_id=subscription_id).first()
+    except (ValueError, TypeError, Exception):  # malformed GUIDs are simply "not found"
+        return None
+
+
+def resource_group_list(*, subscription: Subscription | None = None) -> QuerySet[ResourceGroup]:
+    qs = ResourceGroup.objects.select_related("subscription").annotate(machine_count=Count("machines"))
+    if subscription is not None:
+        qs = qs.filter(subscription=subscription)
+    return qs.order_by("name")
+
+
+def resource_group_get(*, subscription: Subscription, name: str) -> ResourceGroup | None:
+    return ResourceGroup.objects.select_related("subscription").filter(subscription=subscription, name__iexact=name).first()
+
+
+def machine_base_queryset() -> QuerySet[Machine]:
+    """Machines with what every page and the API print: group, subscription and tags, in two queries."""
+    return Machine.objects.select_related("resource_group__subscription").prefetch_related(
+        Prefetch("tag_set", queryset=MachineTag.objects.order_by("key"))
+    )
+
+
+def machine_get(*, resource_group: ResourceGroup, name: str) -> Machine | None:
+    return machine_base_queryset().filter(resource_group=resource_group, name__iexact=name).first()
+
+
+def machine_get_by_id(*, pk: int) -> Machine | None:
+    return machine_base_queryset().filter(pk=pk).first()
+
+
+def machine_status_counts(*, queryset: QuerySet[Machine], now: datetime) -> dict[str, int]:
+    return queryset.order_by().status_counts(now=now, thresholds=status_thresholds())
+
+
+def machine_status_events(*, machine: Machine, limit: int = 100) -> QuerySet[MachineStatusEvent]:
+    return MachineStatusEvent.objects.filter(machine=machine).order_by("-at", "-id")[:limit]
+
+
+def machine_tags(machine: Machine) -> dict[str, str]:
+    return {tag.key: tag.value for tag in machine.tag_set.all()}

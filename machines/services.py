@@ -1,0 +1,406 @@
+"""Every state change of tenants, subscriptions, resource groups, machines, tags and statuses.
+
+Services are keyword-only, typed, atomic, and raise ``arcportal.exceptions.ApplicationError`` subclasses.
+Views, the ARM API, the agent plane and tasks all write through here.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+
+from arcportal.exceptions import Conflict, Invalid, NotFound
+from machines import status as rules
+from machines import validation
+from machines.conf import status_thresholds
+from machines.models import Machine, MachineStatusEvent, MachineTag, ResourceGroup, Subscription, Tenant
+from machines.querysets import status_q
+
+logger = logging.getLogger(__name__)
+
+SWEEP_CHUNK = 5000
+
+
+def _check(func, *args):
+    try:
+        return func(*args)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from exc
+
+
+# --- Tenant and subscriptions --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def tenant_ensure(*, tenant_id: str | None = None) -> Tenant:
+    """The installation's tenant: ``ARC_TENANT_ID`` if set, otherwise the one generated on first bootstrap."""
+    wanted = tenant_id or settings.ARC_TENANT_ID or None
+    tenant = Tenant.objects.order_by("id").first()
+    if tenant is None:
+        return Tenant.objects.create(tenant_id=uuid.UUID(wanted) if wanted else uuid.uuid4())
+    if wanted and str(tenant.tenant_id) != str(uuid.UUID(wanted)):
+        tenant.tenant_id = uuid.UUID(wanted)
+        tenant.save(update_fields=["tenant_id"])
+    return tenant
+
+
+@transaction.atomic
+def subscription_ensure_default(*, tenant: Tenant, display_name: str = "Arc Subscription") -> Subscription:
+    existing = Subscription.objects.filter(tenant=tenant).order_by("id").first()
+    if existing:
+        return existing
+    return Subscription.objects.create(tenant=tenant, display_name=display_name)
+
+
+# --- Resource groups -----------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def resource_group_create(
+    *, subscription: Subscription, name: str, location: str, tags: Mapping[str, str] | None = None
+) -> ResourceGroup:
+    name = _check(validation.validate_resource_group_name, name)
+    location = _check(validation.validate_location, location)
+    tags = _check(validation.validate_tags, tags)
+    if ResourceGroup.objects.filter(subscription=subscription, name__iexact=name).exists():
+        raise Conflict(f"A resource group named '{name}' already exists.", code="ResourceGroupExists")
+    try:
+        with transaction.atomic():
+            return ResourceGroup.objects.create(subscription=subscription, name=name, location=location, tags=tags)
+    except IntegrityError as exc:
+        raise Conflict(f"A resource group named '{name}' already exists.", code="ResourceGroupExists") from exc
+
+
+@dataclass(frozen=True)
+class Upsert:
+    instance: Any
+    created: bool
+
+
+@transaction.atomic
+def resource_group_create_or_update(
+    *,
+    subscription: Subscription,
+    name: str,
+    location: str,
+    tags: Mapping[str, str] | None = None,
+    managed_by: str = "",
+) -> Upsert:
+    """ARM PUT semantics: create, or replace tags of an existing group; the location can't change."""
+    name = _check(validation.validate_resource_group_name, name)
+    location = _check(validation.validate_location, location)
+    tags = _check(validation.validate_tags, tags)
+    existing = ResourceGroup.objects.select_for_update().filter(subscription=subscription, name__iexact=name).first()
+    if existing is None:
+        group = resource_group_create(subscription=subscription, name=name, location=location, tags=tags)
+        if managed_by:
+            group.managed_by = managed_by
+            group.save(update_fields=["managed_by"])
+        return Upsert(group, True)
+    if existing.location != location:
+        raise Conflict(
+            f"Invalid resource group location '{location}'. The Resource group already exists in location "
+            f"'{existing.location}'.",
+            code="InvalidResourceGroupLocation",
+        )
+    existing.tags = tags
+    existing.managed_by = managed_by or existing.managed_by
+    existing.save(update_fields=["tags", "managed_by", "updated_at"])
+    return Upsert(existing, False)
+
+
+@transaction.atomic
+def resource_group_update_tags(*, resource_group: ResourceGroup, tags: Mapping[str, str]) -> ResourceGroup:
+    resource_group.tags = _check(validation.validate_tags, tags)
+    resource_group.save(update_fields=["tags", "updated_at"])
+    return resource_group
+
+
+@transaction.atomic
+def resource_group_delete(*, resource_group: ResourceGroup) -> int:
+    """Delete a group and, as Azure does, every machine and extension in it. Returns the machines deleted."""
+    machine_count = resource_group.machines.count()
+    resource_group.delete()
+    return machine_count
+
+
+# --- Machines ------------------------------------------------------------------------------------------------
+
+# ARM property name → model field, for the simple string properties a PUT may carry.
+MACHINE_STRING_PROPERTIES = {
+    "vmId": "vm_id",
+    "vmUuid": "vm_uuid",
+    "clientPublicKey": "client_public_key",
+    "osName": "os_name",
+    "osType": "os_type",
+    "osVersion": "os_version",
+    "osSku": "os_sku",
+    "osEdition": "os_edition",
+    "displayName": "display_name",
+    "machineFqdn": "machine_fqdn",
+    "dnsFqdn": "dns_fqdn",
+    "adFqdn": "ad_fqdn",
+    "domainName": "domain_name",
+    "agentVersion": "agent_version",
+    "mssqlDiscovered": "mssql_discovered",
+}
+# Writable ARM sub-objects stored as given (PATCH subset of API-CONTRACT.md §5 plus PUT extras).
+MACHINE_EXTRA_PROPERTIES = (
+    "locationData",
+    "cloudMetadata",
+    "agentUpgrade",
+    "parentClusterResourceId",
+    "privateLinkScopeResourceId",
+    "identityKeyStore",
+    "tpmEkCertificate",
+    "licenseProfile",
+    "serviceStatuses",
+    "agentConfiguration",
+)
+
+
+def _apply_machine_properties(machine: Machine, properties: Mapping[str, Any]) -> None:
+    for arm_name, field in MACHINE_STRING_PROPERTIES.items():
+        if arm_name in properties and properties[arm_name] is not None:
+            value = properties[arm_name]
+            if field == "vm_id":
+                try:
+                    value = uuid.UUID(str(value))
+                except ValueError as exc:
+                    raise Invalid(f"properties.vmId '{value}' is not a GUID.", target="properties.vmId") from exc
+            elif field == "os_name":
+                value = str(value).lower()
+            setattr(machine, field, value if field == "vm_id" else str(value))
+    os_profile = properties.get("osProfile")
+    if isinstance(os_profile, Mapping) and os_profile.get("computerName"):
+        machine.computer_name = str(os_profile["computerName"])
+    detected = properties.get("detectedProperties")
+    if isinstance(detected, Mapping):
+        machine.detected_properties = {str(k): str(v) for k, v in detected.items()}
+    extra = dict(machine.extra_properties or {})
+    for arm_name in MACHINE_EXTRA_PROPERTIES:
+        if arm_name in properties:
+            extra[arm_name] = properties[arm_name]
+    if isinstance(os_profile, Mapping):
+        extra["osProfile"] = {k: v for k, v in os_profile.items() if k != "computerName"}
+    machine.extra_properties = extra
+
+
+def machine_set_tags(*, machine: Machine, tags: Mapping[str, str]) -> None:
+    """Replace the whole tag set (ARM semantics: ``{}`` clears it)."""
+    tags = _check(validation.validate_tags, tags)
+    MachineTag.objects.filter(machine=machine).delete()
+    MachineTag.objects.bulk_create([MachineTag(machine=machine, key=k, value=v) for k, v in tags.items()])
+
+
+@transaction.atomic
+def machine_create_or_update(
+    *,
+    resource_group: ResourceGroup,
+    name: str,
+    location: str,
+    tags: Mapping[str, str] | None = None,
+    properties: Mapping[str, Any] | None = None,
+    kind: str | None = None,
+    identity_type: str | None = None,
+    actor: str = "",
+    actor_type: str = "User",
+) -> Upsert:
+    """ARM PUT of a machine: creates it (no status until its agent's first heartbeat) or replaces its writable
+    properties. Tags given replace the set; absent tags stay as they are on update."""
+    name = _check(validation.validate_machine_name, name)
+    location = _check(validation.validate_location, location)
+    if tags is not None:
+        tags = _check(validation.validate_tags, tags)
+    properties = properties or {}
+    machine = Machine.objects.select_for_update().filter(resource_group=resource_group, name__iexact=name).first()
+    created = machine is None
+    if created:
+        machine = Machine(resource_group=resource_group, name=name, created_by=actor, created_by_type=actor_type)
+    machine.location = location
+    if kind is not None:
+        machine.kind = kind
+    if identity_type is not None:
+        machine.identity_type = identity_type
+    _apply_machine_properties(machine, properties)
+    machine.updated_by = actor
+    machine.updated_by_type = actor_type
+    if not machine.display_name:
+        machine.display_name = machine.name
+    vm_id_taken = (
+        machine.vm_id and Machine.objects.filter(vm_id=machine.vm_id).exclude(pk=machine.pk).exists()
+    )
+    if vm_id_taken:
+        raise Conflict(f"Another machine already uses vmId {machine.vm_id}.", target="properties.vmId")
+    try:
+        with transaction.atomic():
+            machine.save()
+    except IntegrityError as exc:
+        raise Conflict(f"A machine named '{name}' already exists in this resource group.") from exc
+    if tags is not None:
+        machine_set_tags(machine=machine, tags=tags)
+    return Upsert(machine, created)
+
+
+@transaction.atomic
+def machine_update(
+    *,
+    machine: Machine,
+    tags: Mapping[str, str] | None = None,
+    properties: Mapping[str, Any] | None = None,
+    kind: str | None = None,
+    identity_type: str | None = None,
+    actor: str = "",
+    actor_type: str = "User",
+) -> Machine:
+    """ARM PATCH: members present replace the stored ones; a ``tags`` member replaces the whole set."""
+    if tags is not None:
+        machine_set_tags(machine=machine, tags=tags)
+    if properties:
+        _apply_machine_properties(machine, properties)
+    if kind is not None:
+        machine.kind = kind
+    if identity_type is not None:
+        machine.identity_type = identity_type
+    machine.updated_by = actor
+    machine.updated_by_type = actor_type
+    machine.save()
+    return machine
+
+
+@transaction.atomic
+def machine_update_tags(*, machine: Machine, tags: Mapping[str, str]) -> Machine:
+    machine_set_tags(machine=machine, tags=tags)
+    machine.save(update_fields=["updated_at"])
+    return machine
+
+
+@transaction.atomic
+def machines_assign_tags(*, machines: Iterable[Machine], tags: Mapping[str, str]) -> int:
+    """Merge ``tags`` into each machine's set (the list page's *Assign tags*); all or nothing."""
+    tags = _check(validation.validate_tags, tags)
+    count = 0
+    for machine in machines:
+        merged = {t.key: t.value for t in machine.tag_set.all()}
+        for key, value in tags.items():
+            for existing in [k for k in merged if k.casefold() == key.casefold()]:
+                del merged[existing]
+            merged[key] = value
+        machine_set_tags(machine=machine, tags=merged)
+        count += 1
+    return count
+
+
+@transaction.atomic
+def machine_delete(*, machine: Machine) -> None:
+    machine.delete()
+
+
+@transaction.atomic
+def machines_delete(*, machine_ids: Iterable[int]) -> int:
+    deleted, _ = Machine.objects.filter(pk__in=list(machine_ids)).delete()
+    return deleted
+
+
+def machine_get_by_name(*, resource_group: ResourceGroup, name: str) -> Machine:
+    machine = Machine.objects.filter(resource_group=resource_group, name__iexact=name).first()
+    if machine is None:
+        raise NotFound(
+            f"The Resource 'Microsoft.HybridCompute/machines/{name}' under resource group "
+            f"'{resource_group.name}' was not found."
+        )
+    return machine
+
+
+# --- Heartbeats and status -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def machine_record_heartbeat(*, machine_id: int, at: datetime, facts: Mapping[str, Any] | None = None) -> str:
+    """Record a heartbeat with one UPDATE; if the machine was not Connected, record that transition at once.
+
+    Returns the machine's status after the heartbeat (always Connected).
+    """
+    facts = dict(facts or {})
+    previous = (
+        Machine.objects.select_for_update().filter(pk=machine_id).values_list("status", flat=True).first()
+    )
+    if previous is None:
+        raise NotFound("The machine no longer exists.")
+    update: dict[str, Any] = {"last_heartbeat_at": at, **facts}
+    if previous != rules.CONNECTED:
+        update.update(status=rules.CONNECTED, last_status_change=at)
+        MachineStatusEvent.objects.create(
+            machine_id=machine_id, from_status=previous, to_status=rules.CONNECTED, at=at, reason="Heartbeat"
+        )
+    Machine.objects.filter(pk=machine_id).update(**update)
+    return rules.CONNECTED
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    transitions: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.transitions.values())
+
+
+def machine_status_sweep(*, now: datetime) -> SweepResult:
+    """Recompute every machine's status at ``now`` and record each transition (DESIGN.md §3).
+
+    Set-based: per target status, the machines whose derived status differs from the recorded one are claimed
+    (``SELECT … FOR UPDATE SKIP LOCKED`` where the database has it, so overlapping sweeps take disjoint rows), then
+    updated in bulk with ``last_status_change`` set to the exact transition time, and one event each is inserted.
+    Each chunk commits on its own: a sweep killed mid-way leaves whole chunks done and the rest for the next one.
+    Cost grows with the number of transitions, not with the fleet.
+    """
+    thresholds = status_thresholds()
+    done: dict[str, int] = {}
+    offsets = {
+        rules.CONNECTED: None,
+        rules.DISCONNECTED: thresholds.offline_after,
+        rules.EXPIRED: thresholds.expired_after,
+    }
+    for target, offset in offsets.items():
+        due = Machine.objects.filter(status_q(target, now=now, thresholds=thresholds)).filter(~Q(status=target))
+        count = 0
+        while True:
+            with transaction.atomic():
+                rows = list(
+                    due.select_for_update(skip_locked=True)
+                    .order_by("pk")
+                    .values_list("pk", "status", "last_heartbeat_at")[:SWEEP_CHUNK]
+                )
+                if not rows:
+                    break
+                ids = [pk for pk, _, _ in rows]
+                change = F("last_heartbeat_at") + offset if offset is not None else F("last_heartbeat_at")
+                Machine.objects.filter(pk__in=ids).update(status=target, last_status_change=change)
+                MachineStatusEvent.objects.bulk_create(
+                    [
+                        MachineStatusEvent(
+                            machine_id=pk,
+                            from_status=previous,
+                            to_status=target,
+                            at=rules.transition_time(last_heartbeat_at=beat, status=target, thresholds=thresholds),
+                            reason="Status sweep",
+                        )
+                        for pk, previous, beat in rows
+                    ]
+                )
+                count += len(rows)
+        done[target] = count
+    result = SweepResult(done)
+    if result.total:
+        logger.info("status sweep at %s: %s", now.isoformat(), done)
+    return result
+

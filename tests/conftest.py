@@ -1,0 +1,37 @@
+"""Shared fixtures: a frozen ``now``, the bootstrap tenant/subscription, a signed-in portal client."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def now() -> datetime:
+    return NOW
+
+
+@pytest.fixture
+def tenant(db):
+    from machines.services import tenant_ensure
+
+    return tenant_ensure()
+
+
+@pytest.fixture
+def subscription(tenant):
+    from machines.services import subscription_ensure_default
+
+    return subscription_ensure_default(tenant=tenant)
+
+
+@pytest.fixture
+def admin_user(db, django_user_model):
+    return django_user_model.objects.create_superuser(username="admin", password="correct horse battery")
+
+
+@pytest.fixture
+def portal_client(client, admin_user):
+    client.force_login(admin_user)
+    return client
