@@ -4,8 +4,8 @@ import os
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production")
 
-from arcportal.settings import *  # noqa: E402,F403
-from arcportal.settings import VAR_DIR  # noqa: E402
+from arcportal.settings import *  # noqa: F403
+from arcportal.settings import VAR_DIR
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {

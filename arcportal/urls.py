@@ -12,9 +12,12 @@ urlpatterns = [
     # Portal pages (session login).
     path("", include("machines.urls")),
     path("", include("onboarding.urls")),
+    path("", include("onboarding.identity_urls")),
     # ARM plane, identity endpoints, agent plane and downloads (their own authentication).
     path("", include("machines.api.urls")),
     path("", include("onboarding.api.urls")),
+    path("", include("onboarding.api.his_urls")),
+    path("", include("machines.api.agent_urls")),
 ]
 
 handler404 = "arcportal.views.not_found"

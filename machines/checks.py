@@ -18,7 +18,7 @@ def status_thresholds_check(app_configs, **kwargs):
                 id="machines.E001",
             )
         )
-    if settings.ARC_EXPIRED_AFTER_DAYS * 86400 <= offline:
+    if offline >= settings.ARC_EXPIRED_AFTER_DAYS * 86400:
         errors.append(
             Error("ARC_EXPIRED_AFTER_DAYS must be longer than ARC_OFFLINE_AFTER_SECONDS.", id="machines.E002")
         )

@@ -33,7 +33,11 @@ def resource_group_list(*, subscription: Subscription | None = None) -> QuerySet
 
 
 def resource_group_get(*, subscription: Subscription, name: str) -> ResourceGroup | None:
-    return ResourceGroup.objects.select_related("subscription").filter(subscription=subscription, name__iexact=name).first()
+    return (
+        ResourceGroup.objects.select_related("subscription")
+        .filter(subscription=subscription, name__iexact=name)
+        .first()
+    )
 
 
 def machine_base_queryset() -> QuerySet[Machine]:

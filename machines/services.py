@@ -235,9 +235,7 @@ def machine_create_or_update(
     machine.updated_by_type = actor_type
     if not machine.display_name:
         machine.display_name = machine.name
-    vm_id_taken = (
-        machine.vm_id and Machine.objects.filter(vm_id=machine.vm_id).exclude(pk=machine.pk).exists()
-    )
+    vm_id_taken = machine.vm_id and Machine.objects.filter(vm_id=machine.vm_id).exclude(pk=machine.pk).exists()
     if vm_id_taken:
         raise Conflict(f"Another machine already uses vmId {machine.vm_id}.", target="properties.vmId")
     try:
@@ -330,9 +328,7 @@ def machine_record_heartbeat(*, machine_id: int, at: datetime, facts: Mapping[st
     Returns the machine's status after the heartbeat (always Connected).
     """
     facts = dict(facts or {})
-    previous = (
-        Machine.objects.select_for_update().filter(pk=machine_id).values_list("status", flat=True).first()
-    )
+    previous = Machine.objects.select_for_update().filter(pk=machine_id).values_list("status", flat=True).first()
     if previous is None:
         raise NotFound("The machine no longer exists.")
     update: dict[str, Any] = {"last_heartbeat_at": at, **facts}
@@ -403,4 +399,3 @@ def machine_status_sweep(*, now: datetime) -> SweepResult:
     if result.total:
         logger.info("status sweep at %s: %s", now.isoformat(), done)
     return result
-

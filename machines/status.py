@@ -63,7 +63,9 @@ def derive_status(*, last_heartbeat_at: datetime | None, now: datetime, threshol
     return DISCONNECTED
 
 
-def transition_time(*, last_heartbeat_at: datetime | None, status: str, thresholds: StatusThresholds) -> datetime | None:
+def transition_time(
+    *, last_heartbeat_at: datetime | None, status: str, thresholds: StatusThresholds
+) -> datetime | None:
     """The exact moment a machine entered ``status`` given its last heartbeat (not the moment a sweep noticed).
 
     Connected starts at the heartbeat; Disconnected just after ``offline_after``; Expired after ``expired_after``.

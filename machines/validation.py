@@ -16,7 +16,7 @@ EXTENSION_NAME_RE = re.compile(r"^[a-zA-Z0-9\-_.]{1,64}$")
 MAX_TAGS = 50
 MAX_TAG_NAME = 512
 MAX_TAG_VALUE = 256
-FORBIDDEN_TAG_NAME_CHARS = set('<>%&\\?/')
+FORBIDDEN_TAG_NAME_CHARS = set("<>%&\\?/")
 RESOURCE_GROUP_PUNCTUATION = set("_-.()")
 
 

@@ -33,7 +33,9 @@ def fleet(now):
 def test_status_predicates_match_the_rule(fleet, now):
     thresholds = status_thresholds()
     for value in status.ALL_STATUSES:
-        by_predicate = set(Machine.objects.with_status(value, now=now, thresholds=thresholds).values_list("name", flat=True))
+        by_predicate = set(
+            Machine.objects.with_status(value, now=now, thresholds=thresholds).values_list("name", flat=True)
+        )
         by_rule = {
             m.name
             for m in fleet.values()

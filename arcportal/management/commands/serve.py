@@ -31,19 +31,33 @@ class Command(BaseCommand):
         python = sys.executable
         gunicorn = [python, "-m", "gunicorn", "arcportal.wsgi:application", "--workers", str(options["web_workers"])]
         gunicorn += ["--access-logfile", "-", "--timeout", "60"]
-        commands = {"web-http": gunicorn + ["--bind", options["http"]]}
+        commands = {"web-http": [*gunicorn, "--bind", options["http"]]}
         tls = server_tls_files()
         if tls and options["https"]:
-            commands["web-https"] = gunicorn + ["--bind", options["https"], "--certfile", tls[0], "--keyfile", tls[1]]
+            commands["web-https"] = [*gunicorn, "--bind", options["https"], "--certfile", tls[0], "--keyfile", tls[1]]
         celery = [python, "-m", "celery", "-A", "arcportal"]
-        commands["worker"] = celery + ["worker", "--loglevel", "INFO", "--concurrency", "2", "--without-mingle", "--without-gossip"]
-        commands["beat"] = celery + ["beat", "--loglevel", "INFO"]
+        commands["worker"] = [
+            *celery,
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "2",
+            "--without-mingle",
+            "--without-gossip",
+        ]
+        commands["beat"] = [*celery, "beat", "--loglevel", "INFO"]
 
         processes: dict[str, subprocess.Popen] = {}
         for name, command in commands.items():
             processes[name] = subprocess.Popen(command, env=os.environ.copy())
             self.stdout.write(f"started {name} (pid {processes[name].pid})")
-        self.stdout.write(self.style.SUCCESS(f"Portal: http://{options['http']}/" + (f"  ARM/identity/agents: https://{options['https']}/" if tls else "")))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Portal: http://{options['http']}/"
+                + (f"  ARM/identity/agents: https://{options['https']}/" if tls else "")
+            )
+        )
 
         stopping = False
 
