@@ -35,3 +35,16 @@ def admin_user(db, django_user_model):
 def portal_client(client, admin_user):
     client.force_login(admin_user)
     return client
+
+
+@pytest.fixture
+def tls_live_server(transactional_db):
+    """``https://127.0.0.1:<port>`` served by this test process; ``.ca_file`` is the portal CA to trust."""
+    from tests.tls import start_tls_live_server
+
+    server, cleanups = start_tls_live_server()
+    try:
+        yield server
+    finally:
+        for cleanup in reversed(cleanups):
+            cleanup.disable()
