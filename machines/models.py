@@ -216,3 +216,49 @@ class Extension(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Webhook(models.Model):
+    """An HTTP endpoint told about every status transition of the machines in its scope.
+
+    The scope is a subscription, or one resource group of it. The signing secret is stored Fernet-encrypted
+    (``arcportal.crypto``) and shown to the user once, when the webhook is created.
+    """
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="webhooks")
+    resource_group = models.ForeignKey(
+        ResourceGroup, on_delete=models.CASCADE, related_name="webhooks", null=True, blank=True
+    )
+    url = models.URLField(max_length=2000)
+    secret_encrypted = models.TextField()
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookDelivery(models.Model):
+    """One notification of one webhook: created with the transition it reports, then posted by a worker."""
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.ForeignKey(
+        MachineStatusEvent, on_delete=models.SET_NULL, related_name="webhook_deliveries", null=True, blank=True
+    )
+    payload = models.JSONField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["webhook", "-created_at"], name="webhook_delivery_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.webhook_id} #{self.pk} ({self.status_code or 'pending'})"
