@@ -15,14 +15,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
 
 from arcportal.exceptions import Conflict, Invalid, NotFound
 from machines import status as rules
-from machines import validation
+from machines import sweep, validation
 from machines.conf import status_thresholds
 from machines.models import Machine, MachineStatusEvent, MachineTag, ResourceGroup, Subscription, Tenant
-from machines.querysets import status_q
+from machines.webhooks import webhook_deliveries_create
 
 logger = logging.getLogger(__name__)
 
@@ -334,9 +333,10 @@ def machine_record_heartbeat(*, machine_id: int, at: datetime, facts: Mapping[st
     update: dict[str, Any] = {"last_heartbeat_at": at, **facts}
     if previous != rules.CONNECTED:
         update.update(status=rules.CONNECTED, last_status_change=at)
-        MachineStatusEvent.objects.create(
+        event = MachineStatusEvent.objects.create(
             machine_id=machine_id, from_status=previous, to_status=rules.CONNECTED, at=at, reason="Heartbeat"
         )
+        webhook_deliveries_create(events=[event])
     Machine.objects.filter(pk=machine_id).update(**update)
     return rules.CONNECTED
 
@@ -350,52 +350,200 @@ class SweepResult:
         return sum(self.transitions.values())
 
 
-def machine_status_sweep(*, now: datetime) -> SweepResult:
-    """Recompute every machine's status at ``now`` and record each transition (DESIGN.md §3).
+def machine_is_expired(machine: Machine, now: datetime) -> bool:
+    """True once the last heartbeat is older than ``ARC_EXPIRED_AFTER_DAYS``: the agent plane refuses the
+    machine's heartbeats (403) until it is connected again."""
+    status = rules.derive_status(last_heartbeat_at=machine.last_heartbeat_at, now=now, thresholds=status_thresholds())
+    return status == rules.EXPIRED
 
-    Set-based: per target status, the machines whose derived status differs from the recorded one are claimed
-    (``SELECT … FOR UPDATE SKIP LOCKED`` where the database has it, so overlapping sweeps take disjoint rows), then
-    updated in bulk with ``last_status_change`` set to the exact transition time, and one event each is inserted.
-    Each chunk commits on its own: a sweep killed mid-way leaves whole chunks done and the rest for the next one.
-    Cost grows with the number of transitions, not with the fleet.
+
+def machine_status_sweep(*, now: datetime) -> SweepResult:
+    """Recompute every machine's status at ``now`` and record each transition (DESIGN.md §3, ``machines.sweep``).
+
+    Per target status, due machines are claimed in chunks of ``SWEEP_CHUNK`` (``FOR UPDATE SKIP LOCKED`` where the
+    database has row locks, so overlapping sweeps take disjoint rows); each chunk updates ``status`` and
+    ``last_status_change`` (the exact transition time), inserts one event per machine, creates the webhook
+    deliveries and commits on its own, and the deliveries are enqueued only after that commit. A sweep killed
+    mid-way leaves whole chunks done and the rest for the next sweep. Cost grows with the transitions.
     """
     thresholds = status_thresholds()
     done: dict[str, int] = {}
-    offsets = {
-        rules.CONNECTED: None,
-        rules.DISCONNECTED: thresholds.offline_after,
-        rules.EXPIRED: thresholds.expired_after,
-    }
-    for target, offset in offsets.items():
-        due = Machine.objects.filter(status_q(target, now=now, thresholds=thresholds)).filter(~Q(status=target))
+    for step in sweep.sweep_steps(now=now, thresholds=thresholds):
         count = 0
         while True:
             with transaction.atomic():
-                rows = list(
-                    due.select_for_update(skip_locked=True)
-                    .order_by("pk")
-                    .values_list("pk", "status", "last_heartbeat_at")[:SWEEP_CHUNK]
-                )
-                if not rows:
-                    break
-                ids = [pk for pk, _, _ in rows]
-                change = F("last_heartbeat_at") + offset if offset is not None else F("last_heartbeat_at")
-                Machine.objects.filter(pk__in=ids).update(status=target, last_status_change=change)
-                MachineStatusEvent.objects.bulk_create(
-                    [
-                        MachineStatusEvent(
-                            machine_id=pk,
-                            from_status=previous,
-                            to_status=target,
-                            at=rules.transition_time(last_heartbeat_at=beat, status=target, thresholds=thresholds),
-                            reason="Status sweep",
-                        )
-                        for pk, previous, beat in rows
-                    ]
-                )
-                count += len(rows)
-        done[target] = count
+                events = sweep.sweep_chunk(step, limit=SWEEP_CHUNK)
+                if events:
+                    webhook_deliveries_create(events=events)
+            count += len(events)
+            if len(events) < SWEEP_CHUNK:
+                break
+        done[step.target] = count
     result = SweepResult(done)
     if result.total:
         logger.info("status sweep at %s: %s", now.isoformat(), done)
     return result
+
+
+# --- Agent registration and identity (azcmagent connect) ------------------------------------------------------
+
+AGENT_HEARTBEAT_FACTS = {
+    # heartbeat body key → model field
+    "agentVersion": "agent_version",
+    "osName": "os_name",
+    "osType": "os_type",
+    "osVersion": "os_version",
+    "osSku": "os_sku",
+    "osEdition": "os_edition",
+    "computerName": "computer_name",
+    "machineFqdn": "machine_fqdn",
+    "dnsFqdn": "dns_fqdn",
+    "domainName": "domain_name",
+}
+
+
+def load_public_key_b64(value: str):
+    """An agent's ``clientPublicKey``: base64 of the DER SubjectPublicKeyInfo of an RSA key (≥ 2048 bits)."""
+    import base64
+    import binascii
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+    try:
+        key = load_der_public_key(base64.b64decode(value, validate=True))
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise ValueError("not base64 DER SubjectPublicKeyInfo") from exc
+    if not isinstance(key, rsa.RSAPublicKey) or key.key_size < 2048:
+        raise ValueError("an RSA key of at least 2048 bits is required")
+    return key
+
+
+def _same_public_key(a: str, b: str) -> bool:
+    try:
+        return load_public_key_b64(a).public_numbers() == load_public_key_b64(b).public_numbers()
+    except ValueError:
+        return False
+
+
+@transaction.atomic
+def machine_register(
+    *,
+    resource_group: ResourceGroup,
+    name: str,
+    location: str,
+    properties: Mapping[str, Any],
+    tags: Mapping[str, str] | None = None,
+    correlation_id: str = "",
+    onboarding_method: str = "",
+    onboarded_by: str = "",
+    actor: str = "",
+    actor_type: str = "User",
+) -> Upsert:
+    """An agent registers its machine (ARM PUT carrying ``properties.clientPublicKey``).
+
+    The machine is stored ``provisioningState=Creating`` with the agent's public key, vmId, vmUuid and OS facts,
+    until ``machine_issue_certificate`` issues its identity. A name already taken in the resource group is refused
+    (409 ``ResourceExists``, AZCM0044) unless the existing machine has the same hardware identity (``vmUuid``) or was
+    never connected by an agent (a placeholder created through ARM): then it is re-attached — new key and vmId, old
+    certificate revoked, history (status events) kept.
+    """
+    public_key = str(properties.get("clientPublicKey") or "")
+    try:
+        load_public_key_b64(public_key)
+    except ValueError as exc:
+        raise Invalid(
+            f"properties.clientPublicKey is not a public key: {exc}", target="properties.clientPublicKey"
+        ) from exc
+    vm_uuid = str(properties.get("vmUuid") or "").strip()
+    if not properties.get("vmId"):
+        raise Invalid("properties.vmId is required to register an agent.", target="properties.vmId")
+    existing = Machine.objects.select_for_update().filter(resource_group=resource_group, name__iexact=name).first()
+    if existing is not None and existing.client_public_key:
+        same_hardware = bool(vm_uuid) and existing.vm_uuid.lower() == vm_uuid.lower()
+        if not same_hardware:
+            raise Conflict(
+                f"AZCM0044: A resource with the same name already exists: machine '{existing.name}' in resource "
+                f"group '{resource_group.name}' belongs to another server. Use --resource-name to choose another "
+                "name, or disconnect the other server first.",
+                code="ResourceExists",
+                target=name,
+            )
+    upsert = machine_create_or_update(
+        resource_group=resource_group,
+        name=name,
+        location=location,
+        tags=tags,
+        properties=properties,
+        actor=actor,
+        actor_type=actor_type,
+    )
+    machine = upsert.instance
+    machine.provisioning_state = "Creating"
+    machine.certificate_thumbprint = ""
+    machine.certificate_expires_at = None
+    machine.correlation_id = str(correlation_id or "")[:64]
+    machine.onboarding_method = onboarding_method[:40]
+    machine.onboarded_by = onboarded_by[:200]
+    machine.save(
+        update_fields=[
+            "provisioning_state",
+            "certificate_thumbprint",
+            "certificate_expires_at",
+            "correlation_id",
+            "onboarding_method",
+            "onboarded_by",
+        ]
+    )
+    if existing is not None:
+        logger.info("machine %s re-attached by %s (vmUuid %s)", machine.arm_id, onboarded_by, vm_uuid)
+    return upsert
+
+
+@dataclass(frozen=True)
+class MachineCertificate:
+    pem: bytes
+    thumbprint: str
+    expires_at: datetime
+
+
+@transaction.atomic
+def machine_issue_certificate(*, machine_id: int, public_key_b64: str) -> MachineCertificate:
+    """Issue the machine's identity certificate (portal CA, 90 days) for the key it registered, record its
+    thumbprint and expiry, and finish provisioning (``Creating`` → ``Succeeded``). ``public_key_b64`` is the key the
+    caller proved it holds; it must be the registered one."""
+    from onboarding.pki import issue_machine_certificate
+
+    machine = Machine.objects.select_for_update().filter(pk=machine_id).first()
+    if machine is None:
+        raise NotFound("The machine no longer exists.")
+    if not machine.client_public_key or not _same_public_key(machine.client_public_key, public_key_b64):
+        raise Invalid("The key in the certificate request is not the key this machine registered.", code="KeyMismatch")
+    issued = issue_machine_certificate(public_key=load_public_key_b64(public_key_b64), vm_id=str(machine.vm_id))
+    Machine.objects.filter(pk=machine_id).update(
+        certificate_thumbprint=issued.thumbprint_sha1,
+        certificate_expires_at=issued.not_after,
+        provisioning_state="Succeeded",
+    )
+    return MachineCertificate(pem=issued.pem, thumbprint=issued.thumbprint_sha1, expires_at=issued.not_after)
+
+
+def machine_heartbeat_facts(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The model fields a heartbeat body may set (agent version, OS facts, names, detected properties)."""
+    facts: dict[str, Any] = {}
+    for key, field in AGENT_HEARTBEAT_FACTS.items():
+        value = payload.get(key)
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            max_length = Machine._meta.get_field(field).max_length
+            facts[field] = str(value)[:max_length]
+    if "os_name" in facts:
+        facts["os_name"] = facts["os_name"].lower()
+        if facts["os_name"] not in ("linux", "windows"):
+            del facts["os_name"]
+    if isinstance(payload.get("fqdn"), str):
+        facts.setdefault("machine_fqdn", payload["fqdn"][:255])
+        facts.setdefault("dns_fqdn", payload["fqdn"][:255])
+    detected = payload.get("detectedProperties")
+    if isinstance(detected, Mapping):
+        facts["detected_properties"] = {str(k)[:100]: str(v)[:500] for k, v in list(detected.items())[:50]}
+    return facts
