@@ -77,7 +77,8 @@ def _due_rows(step: SweepStep, *, limit: int):
     )
 
 
-def sweep_chunk_orm(step: SweepStep, *, limit: int, recorded_at: datetime) -> list[StatusEventRow]:
+def sweep_chunk_orm(step: SweepStep, *, limit: int, recorded_at: datetime | None = None) -> list[StatusEventRow]:
+    recorded_at = recorded_at or timezone.now()
     rows = list(_due_rows(step, limit=limit))
     if not rows:
         return []
@@ -103,7 +104,7 @@ def sweep_chunk_orm(step: SweepStep, *, limit: int, recorded_at: datetime) -> li
 
 # One statement per chunk: claim (CTE ``due``), update (CTE ``upd``), insert the events, return them.
 _SQL_CHUNK = """
-WITH due AS ({claim}),
+WITH due (id, status) AS ({claim}),
 upd AS (
     UPDATE {machine} AS m
        SET status = %s, last_status_change = m.last_heartbeat_at + %s::interval
@@ -117,7 +118,8 @@ RETURNING id, machine_id, from_status, to_status, at, reason
 """
 
 
-def sweep_chunk_sql(step: SweepStep, *, limit: int, recorded_at: datetime) -> list[StatusEventRow]:
+def sweep_chunk_sql(step: SweepStep, *, limit: int, recorded_at: datetime | None = None) -> list[StatusEventRow]:
+    recorded_at = recorded_at or timezone.now()
     claim = (
         Machine.objects.filter(step.due)
         .order_by("pk")
@@ -129,7 +131,6 @@ def sweep_chunk_sql(step: SweepStep, *, limit: int, recorded_at: datetime) -> li
     sql = _SQL_CHUNK.format(
         claim=claim_sql, machine=qn(Machine._meta.db_table), event=qn(MachineStatusEvent._meta.db_table)
     )
-    # The ORM selects "pk" as the column "id"; the CTE relies on that name.
     params = [*claim_params, step.target, step.offset, step.target, SWEEP_REASON, recorded_at]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -137,7 +138,6 @@ def sweep_chunk_sql(step: SweepStep, *, limit: int, recorded_at: datetime) -> li
 
 
 def sweep_chunk(step: SweepStep, *, limit: int, recorded_at: datetime | None = None) -> list[StatusEventRow]:
-    recorded_at = recorded_at or timezone.now()
     if connection.vendor == "postgresql":
         return sweep_chunk_sql(step, limit=limit, recorded_at=recorded_at)
     return sweep_chunk_orm(step, limit=limit, recorded_at=recorded_at)

@@ -7,10 +7,12 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from machines.services import machine_status_sweep
+from machines.webhooks import WebhookDeliveryFailed, webhook_delivery_send
 
 logger = logging.getLogger(__name__)
 
 BEAT_LIVENESS_KEY = "arcportal:beat-liveness"
+WEBHOOK_MAX_RETRIES = 6
 
 
 @shared_task
@@ -26,3 +28,18 @@ def beat_liveness_task() -> str:
     cache.set(BEAT_LIVENESS_KEY, stamp, timeout=None)
     logger.info("beat liveness %s", stamp)
     return stamp
+
+
+@shared_task(
+    autoretry_for=(WebhookDeliveryFailed,),
+    max_retries=WEBHOOK_MAX_RETRIES,
+    retry_backoff=2,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    acks_late=True,
+)
+def webhook_deliver_task(delivery_id: int) -> int | None:
+    """Post one webhook delivery; a non-2xx answer or a network error retries after ~2, 4, 8 … s (≤ 10 min)."""
+    status_code = webhook_delivery_send(delivery_id=delivery_id)
+    logger.info("webhook delivery %s answered %s", delivery_id, status_code)
+    return status_code
