@@ -11,6 +11,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Portal pages (session login).
     path("", include("machines.urls")),
+    path("", include("machines.webhook_urls")),
     path("", include("onboarding.urls")),
     path("", include("onboarding.identity_urls")),
     # ARM plane, identity endpoints, agent plane and downloads (their own authentication).

@@ -21,11 +21,11 @@ from urllib.parse import urlsplit
 
 import httpx
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from arcportal.crypto import decrypt_text, encrypt_text
-from arcportal.exceptions import Invalid
+from arcportal.exceptions import Invalid, NotFound
 from machines.models import Machine, ResourceGroup, Subscription, Webhook, WebhookDelivery
 
 logger = logging.getLogger(__name__)
@@ -233,3 +233,47 @@ def webhook_delivery_send(*, delivery_id: int, transport: httpx.BaseTransport | 
         logger.warning("webhook delivery %s to %s failed: %s", delivery_id, webhook.url, error)
         raise WebhookDeliveryFailed(error)
     return status_code
+
+
+# --- Reads shared by the portal page -------------------------------------------------------------------------
+
+
+def webhook_list():
+    return Webhook.objects.select_related("subscription", "resource_group").annotate(
+        delivery_count=Count("deliveries"),
+        delivered_count=Count("deliveries", filter=Q(deliveries__delivered_at__isnull=False)),
+    )
+
+
+def webhook_get(*, pk: int) -> Webhook:
+    webhook = Webhook.objects.select_related("subscription", "resource_group").filter(pk=pk).first()
+    if webhook is None:
+        raise NotFound("The webhook does not exist.")
+    return webhook
+
+
+def webhook_recent_deliveries(*, webhook: Webhook, limit: int = 50):
+    return webhook.deliveries.select_related("event").order_by("-created_at", "-id")[:limit]
+
+
+def webhook_scope_choices() -> list[tuple[str, str]]:
+    """``sub:<pk>`` for a whole subscription, ``rg:<pk>`` for one resource group."""
+    choices: list[tuple[str, str]] = []
+    for subscription in Subscription.objects.order_by("display_name", "pk"):
+        choices.append((f"sub:{subscription.pk}", f"{subscription.display_name} (whole subscription)"))
+        for group in ResourceGroup.objects.filter(subscription=subscription).order_by("name"):
+            choices.append((f"rg:{group.pk}", f"{subscription.display_name} / {group.name}"))
+    return choices
+
+
+def webhook_scope_resolve(value: str) -> tuple[Subscription, ResourceGroup | None]:
+    kind, _, pk = (value or "").partition(":")
+    if kind == "sub" and pk.isdigit():
+        subscription = Subscription.objects.filter(pk=int(pk)).first()
+        if subscription:
+            return subscription, None
+    if kind == "rg" and pk.isdigit():
+        group = ResourceGroup.objects.select_related("subscription").filter(pk=int(pk)).first()
+        if group:
+            return group.subscription, group
+    raise Invalid("Choose a subscription or a resource group.", target="scope")
