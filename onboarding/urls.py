@@ -1,4 +1,12 @@
-from django.urls import path  # noqa: F401
+"""Portal pages of onboarding (namespace "onboarding")."""
+
+from django.urls import path
+
+from onboarding import views
 
 app_name = "onboarding"
-urlpatterns = []
+urlpatterns = [
+    path("portal/add", views.onboarding_add, name="add"),
+    path("portal/add/generate", views.onboarding_generate, name="generate"),
+    path("portal/onboarding-errors", views.onboarding_error_list, name="onboarding-error-list"),
+]

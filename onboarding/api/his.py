@@ -1,0 +1,96 @@
+"""``PUT /his/log``: failure reports from onboarding scripts (ARC-REFERENCE.md §1.2, the portal's ``/log``).
+
+Public and CSRF-exempt (a script has no session), so it is bounded: at most ``ARC_HIS_LOG_MAX_BYTES`` per report
+(413 beyond), ``ARC_HIS_LOG_RATE_LIMIT`` reports per client IP per ``ARC_HIS_LOG_RATE_WINDOW_SECONDS`` (429 beyond,
+counted in the Django cache, so shared by every web process when the cache is Redis), and a fixed shape (400 with a
+JSON error otherwise). The client IP is ``REMOTE_ADDR``: behind a TLS proxy, the proxy must set it.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+from rest_framework import serializers
+
+from onboarding import services
+
+DEFAULT_MAX_BYTES = 16 * 1024
+DEFAULT_RATE_LIMIT = 30
+DEFAULT_RATE_WINDOW_SECONDS = 60
+
+
+class OnboardingLogInput(serializers.Serializer):
+    """The report body the scripts send (the keys of the real portal's telemetry)."""
+
+    subscriptionId = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    resourceGroup = serializers.CharField(required=False, allow_blank=True, max_length=90)
+    tenantId = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    location = serializers.CharField(required=False, allow_blank=True, max_length=40)
+    correlationId = serializers.CharField(max_length=64)
+    authType = serializers.CharField(required=False, allow_blank=True, max_length=20)
+    operation = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    messageType = serializers.CharField(max_length=200)
+    message = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError({"non_field_errors": ["The body must be a JSON object."]})
+        wrong = sorted(k for k, v in data.items() if k in self.fields and v is not None and not isinstance(v, str))
+        if wrong:
+            raise serializers.ValidationError({k: ["Must be a string."] for k in wrong})
+        return super().to_internal_value({k: v for k, v in data.items() if v is not None})
+
+
+def _error(status: int, code: str, message: str, details=None) -> JsonResponse:
+    body = {"error": {"code": code, "message": message}}
+    if details:
+        body["error"]["details"] = details
+    return JsonResponse(body, status=status)
+
+
+def _rate_limited(ip: str) -> bool:
+    limit = getattr(settings, "ARC_HIS_LOG_RATE_LIMIT", DEFAULT_RATE_LIMIT)
+    window = getattr(settings, "ARC_HIS_LOG_RATE_WINDOW_SECONDS", DEFAULT_RATE_WINDOW_SECONDS)
+    key = f"his-log-rate:{ip}"
+    cache.add(key, 0, timeout=window)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=window)
+        count = 1
+    return count > limit
+
+
+@csrf_exempt
+@require_http_methods(["PUT", "POST"])
+def onboarding_log_put(request: HttpRequest) -> JsonResponse:
+    ip = request.META.get("REMOTE_ADDR") or None
+    if _rate_limited(ip or "unknown"):
+        response = _error(429, "TooManyRequests", "Too many failure reports from this address; try again later.")
+        response["Retry-After"] = str(getattr(settings, "ARC_HIS_LOG_RATE_WINDOW_SECONDS", DEFAULT_RATE_WINDOW_SECONDS))
+        return response
+    max_bytes = getattr(settings, "ARC_HIS_LOG_MAX_BYTES", DEFAULT_MAX_BYTES)
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return _error(400, "InvalidRequestContent", "Content-Length is not a number.")
+    if declared > max_bytes:
+        return _error(413, "RequestEntityTooLarge", f"A failure report can be at most {max_bytes} bytes.")
+    raw = request.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        return _error(413, "RequestEntityTooLarge", f"A failure report can be at most {max_bytes} bytes.")
+    try:
+        # Messages are tool output: keep them even if a byte sequence is not valid UTF-8.
+        data = json.loads(raw.decode("utf-8", errors="replace").lstrip("\ufeff"))
+    except ValueError:
+        return _error(400, "InvalidRequestContent", "The body must be a JSON object.")
+    serializer = OnboardingLogInput(data=data)
+    if not serializer.is_valid():
+        return _error(400, "InvalidRequestContent", "The failure report is not valid.", serializer.errors)
+    failure = services.onboarding_failure_record(report=serializer.validated_data, source_ip=ip)
+    return JsonResponse({"id": failure.pk, "correlationId": failure.correlation_id}, status=201)
