@@ -3,7 +3,21 @@ from django.urls import path
 from machines import views
 
 app_name = "machines"
+
+MACHINE = "portal/subscriptions/<str:subscription_id>/resourceGroups/<str:resource_group>"
+MACHINE += "/providers/Microsoft.HybridCompute/machines/<str:name>"
+
 urlpatterns = [
     path("", views.machine_list, name="machine-list"),
+    path("portal/machines/export.csv", views.machine_export, name="machine-export"),
+    path("portal/machines/assign-tags", views.machine_assign_tags, name="machine-assign-tags"),
+    path("portal/machines/delete", views.machine_delete, name="machine-delete"),
+    path(MACHINE, views.machine_detail, name="machine-detail"),
+    path(f"{MACHINE}/tags", views.machine_tags, name="machine-tags"),
     path("portal/resourcegroups", views.resource_group_list, name="resource-group-list"),
+    path(
+        "portal/subscriptions/<str:subscription_id>/resourceGroups/<str:resource_group>/delete",
+        views.resource_group_delete,
+        name="resource-group-delete",
+    ),
 ]

@@ -1,11 +1,483 @@
-"""Portal pages of the machines app (placeholder until the Machines blade lands)."""
+"""Portal pages of the Machines blade: machine list, machine Overview, resource groups.
 
-from django.shortcuts import render
+Each view parses its input, calls selectors or one service, and renders. The request's "now" comes from
+``request_now()`` (one place, so tests can freeze it) and every status on a page is derived at that instant.
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from arcportal.exceptions import ApplicationError
+from arcportal.htmx import is_partial
+from machines import selectors, services, timeline
+from machines.choices import OsType
+from machines.conf import status_thresholds
+from machines.filters import SORTS, STATUS_CHOICES
+from machines.forms import (
+    MachineAssignTagsForm,
+    MachineDeleteForm,
+    ResourceGroupCreateForm,
+    ResourceGroupDeleteForm,
+    tag_formset,
+)
+from machines.regions import REGION_CHOICES, display_name
+from machines.status import derive_status, portal_label
+from machines.templatetags.machines import status_css
+
+CSV_CHUNK = 2000
+# Columns of the grid, in order: (sort key or None, header).
+COLUMNS = [
+    ("name", "Name"),
+    ("status", "Status"),
+    ("resource_group", "Resource group"),
+    ("location", "Location"),
+    ("os", "Operating system"),
+    ("agent_version", "Agent version"),
+    ("last_heartbeat", "Last heartbeat"),
+    (None, "Tags"),
+]
+LIST_PARAMS = ("subscription", "resource_group", "location", "status", "os", "tag", "q", "sort", "page")
 
 
-def machine_list(request):
-    return render(request, "machines/machine_list.html", {})
+def request_now() -> datetime:
+    """The instant every status of one response is derived at."""
+    return timezone.now()
 
 
-def resource_group_list(request):
-    return render(request, "machines/machine_list.html", {})
+class CountedPaginator(Paginator):
+    """A Paginator that is told the count (the counts strip already computed it in the same aggregate)."""
+
+    def __init__(self, object_list, per_page, *, count: int):
+        super().__init__(object_list, per_page)
+        self._known_count = count
+
+    @property
+    def count(self) -> int:
+        return self._known_count
+
+
+# --- Machines list ----------------------------------------------------------------------------------------------
+
+
+def _list_params(query: QueryDict) -> QueryDict:
+    """Only the list's own parameters, so links and the poll URL never carry anything else."""
+    params = QueryDict(mutable=True)
+    for key in LIST_PARAMS:
+        values = [v for v in query.getlist(key) if v != ""]
+        if values:
+            params.setlist(key, values[-1:])
+    return params
+
+
+def _machine_list_context(request: HttpRequest, query: QueryDict) -> tuple[dict, int]:
+    """Everything the list page and its rows fragment show, and the status code (400 for a bad filter)."""
+    now = request_now()
+    params = _list_params(query)
+    filterset = selectors.machine_list_filtered(params=params, now=now)
+    context: dict = {
+        "filterset": filterset,
+        "now": now,
+        "params": params,
+        "query": params.urlencode(),
+        "refresh_seconds": settings.ARC_LIST_REFRESH_SECONDS,
+        "columns": _columns(params),
+        "pills": _filter_pills(params),
+        "status_choices": STATUS_CHOICES,
+        "region_choices": REGION_CHOICES,
+        "os_choices": OsType.choices,
+        "subscriptions": selectors.subscription_list(),
+        "resource_groups": selectors.resource_group_names(),
+    }
+    if not filterset.is_valid():
+        errors = [f"{message}" for messages_ in filterset.errors.values() for message in messages_]
+        context.update(filter_errors=errors, machines=[], counts=None, page=None, fleet_empty=False)
+        return context, 400
+    queryset = filterset.qs
+    counts = selectors.machine_status_counts(queryset=queryset, now=now)
+    paginator = CountedPaginator(queryset, settings.ARC_PORTAL_PAGE_SIZE, count=counts["total"])
+    page = paginator.get_page(params.get("page"))
+    machines = selectors.machines_with_status(machines=page.object_list, now=now)
+    filtered = bool(filterset.active_filters())
+    fleet_empty = counts["total"] == 0 and (not filtered or not selectors.machine_fleet_exists())
+    context.update(
+        machines=machines,
+        counts=counts,
+        count_items=_count_items(params, counts),
+        page=page,
+        filtered=filtered,
+        fleet_empty=fleet_empty,
+        page_links=_page_links(params, page),
+    )
+    return context, 200
+
+
+def _with(params: QueryDict, **changes) -> str:
+    query = params.copy()
+    for key, value in changes.items():
+        if value is None:
+            query.pop(key, None)
+        else:
+            query[key] = value
+    return query.urlencode()
+
+
+def _count_items(params: QueryDict, counts: dict[str, int]) -> list[dict]:
+    """The counts strip: total, then one entry per status, each a link that filters the list by it."""
+    current = params.get("status", "")
+    items = [{"key": "total", "label": "Total", "css": "", "count": counts["total"], "active": not current}]
+    items[0]["url"] = "?" + _with(params, status=None, page=None)
+    for value, label in STATUS_CHOICES:
+        items.append(
+            {
+                "key": value.lower(),
+                "label": label,
+                "css": f"status {status_css(value)}",
+                "count": counts[value],
+                "active": current.casefold() in (value.casefold(), label.casefold()),
+                "url": "?" + _with(params, status=value, page=None),
+            }
+        )
+    return items
+
+
+def _columns(params: QueryDict) -> list[dict]:
+    current = params.get("sort", "name")
+    columns = []
+    for key, label in COLUMNS:
+        column = {"key": key, "label": label, "sorted": None, "url": None}
+        if key is not None and key in SORTS:
+            if current == key:
+                column["sorted"], next_sort = "ascending", f"-{key}"
+            elif current == f"-{key}":
+                column["sorted"], next_sort = "descending", key
+            else:
+                next_sort = key
+            column["url"] = "?" + _with(params, sort=next_sort, page=None)
+        columns.append(column)
+    return columns
+
+
+def _filter_pills(params: QueryDict) -> list[dict]:
+    """Azure's pills: "Subscription equals all", each with the value chosen and a link that removes it."""
+    labels = [
+        ("subscription", "Subscription"),
+        ("resource_group", "Resource group"),
+        ("location", "Location"),
+        ("status", "Status"),
+        ("os", "Operating system"),
+        ("tag", "Tag"),
+    ]
+    return [
+        {
+            "name": name,
+            "label": label,
+            "value": params.get(name, ""),
+            "clear_url": "?" + _with(params, **{name: None, "page": None}),
+        }
+        for name, label in labels
+    ]
+
+
+def _page_links(params: QueryDict, page) -> dict:
+    def link(number):
+        return "?" + _with(params, page=str(number))
+
+    return {
+        "first": link(1) if page.number > 1 else None,
+        "previous": link(page.previous_page_number()) if page.has_previous() else None,
+        "next": link(page.next_page_number()) if page.has_next() else None,
+        "last": link(page.paginator.num_pages) if page.number < page.paginator.num_pages else None,
+    }
+
+
+@require_GET
+def machine_list(request: HttpRequest) -> HttpResponse:
+    """Machines – Azure Arc. An HTMX poll of the same URL gets only the rows (and the counts, out of band)."""
+    context, status = _machine_list_context(request, request.GET)
+    if is_partial(request):
+        return render(request, "machines/partials/machine_rows.html", {**context, "oob": True}, status=status)
+    return render(request, "machines/machine_list.html", context, status=status)
+
+
+def _csv_cell(value: str) -> str:
+    """Cells that a spreadsheet would run as a formula get a leading apostrophe (CSV injection)."""
+    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+@require_GET
+def machine_export(request: HttpRequest) -> HttpResponse:
+    """Export to CSV: every row of the filtered and sorted list (all pages), streamed in chunks."""
+    now = request_now()
+    filterset = selectors.machine_list_filtered(params=_list_params(request.GET), now=now)
+    if not filterset.is_valid():
+        errors = "; ".join(str(m) for messages_ in filterset.errors.values() for m in messages_)
+        return HttpResponse(f"Bad filter: {errors}\n", status=400, content_type="text/plain; charset=utf-8")
+    thresholds = status_thresholds()
+    header = [
+        "Name",
+        "Status",
+        "Resource group",
+        "Subscription",
+        "Location",
+        "Operating system",
+        "Agent version",
+        "Last heartbeat (UTC)",
+        "Tags",
+        "Resource ID",
+    ]
+
+    def rows():
+        writer = csv.writer(_Echo())
+        yield writer.writerow(header)
+        for machine in filterset.qs.iterator(chunk_size=CSV_CHUNK):
+            status = derive_status(last_heartbeat_at=machine.last_heartbeat_at, now=now, thresholds=thresholds)
+            tags = "; ".join(f"{tag.key}={tag.value}" for tag in machine.tag_set.all())
+            cells = [
+                machine.name,
+                portal_label(status),
+                machine.resource_group.name,
+                machine.resource_group.subscription.display_name,
+                display_name(machine.location),
+                machine.os_sku or machine.get_os_name_display(),
+                machine.agent_version,
+                machine.last_heartbeat_at.strftime("%Y-%m-%dT%H:%M:%SZ") if machine.last_heartbeat_at else "",
+                tags,
+                machine.arm_id,
+            ]
+            yield writer.writerow([_csv_cell(str(cell)) for cell in cells])
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="arc-machines-{now:%Y%m%d-%H%M%S}.csv"'
+    return response
+
+
+def _next_list_url(request: HttpRequest) -> str:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return reverse("machines:machine-list")
+
+
+def _list_query_of(url: str) -> QueryDict:
+    return QueryDict(url.partition("?")[2])
+
+
+def _bulk_error(request: HttpRequest, form, dialog: str) -> HttpResponse:
+    """Re-show the list the user came from with the dialog open and its errors inline; nothing was changed."""
+    context, _ = _machine_list_context(request, _list_query_of(_next_list_url(request)))
+    selected = {int(pk) for pk in request.POST.getlist("machine") if pk.isdigit()}
+    context.update({f"{dialog}_form": form, "open_dialog": dialog, "bulk_selected": selected})
+    return render(request, "machines/machine_list.html", context, status=400)
+
+
+@require_POST
+def machine_assign_tags(request: HttpRequest) -> HttpResponse:
+    form = MachineAssignTagsForm(request.POST)
+    if not form.is_valid():
+        return _bulk_error(request, form, "assign_tags")
+    machines = list(selectors.machine_list_by_ids(ids=form.cleaned_data["machine"]))
+    if not machines:
+        form.add_error("machine", "None of the selected machines exists any more.")
+        return _bulk_error(request, form, "assign_tags")
+    name, value = form.cleaned_data["tag_name"], form.cleaned_data["tag_value"]
+    try:
+        count = services.machines_assign_tags(machines=machines, tags={name: value})
+    except ApplicationError as exc:
+        form.add_error(None, exc.message)
+        return _bulk_error(request, form, "assign_tags")
+    messages.success(request, f"Assigned tag {name}={value} to {count} machine{'s' if count != 1 else ''}.")
+    return redirect(_next_list_url(request))
+
+
+@require_POST
+def machine_delete(request: HttpRequest) -> HttpResponse:
+    form = MachineDeleteForm(request.POST)
+    if not form.is_valid():
+        return _bulk_error(request, form, "delete")
+    machines = list(selectors.machine_list_by_ids(ids=form.cleaned_data["machine"]))
+    if not machines:
+        form.add_error("machine", "None of the selected machines exists any more.")
+        return _bulk_error(request, form, "delete")
+    services.machines_delete(machine_ids=[machine.pk for machine in machines])
+    names = ", ".join(machine.name for machine in machines[:5]) + ("…" if len(machines) > 5 else "")
+    messages.success(request, f"Deleted {len(machines)} machine{'s' if len(machines) != 1 else ''}: {names}.")
+    return redirect(_next_list_url(request))
+
+
+# --- Machine Overview -------------------------------------------------------------------------------------------
+
+
+def _machine_or_404(subscription_id: str, resource_group: str, name: str):
+    subscription = selectors.subscription_get(subscription_id=subscription_id)
+    group = subscription and selectors.resource_group_get(subscription=subscription, name=resource_group)
+    machine = group and selectors.machine_get(resource_group=group, name=name)
+    if not machine:
+        raise Http404(f"The machine '{name}' was not found in resource group '{resource_group}'.")
+    return machine
+
+
+def machine_url(machine, *, page: str = "machine-detail") -> str:
+    group = machine.resource_group
+    kwargs = {"subscription_id": group.subscription.subscription_id, "resource_group": group.name, "name": machine.name}
+    return reverse(f"machines:{page}", kwargs=kwargs)
+
+
+def _tags_context(machine, *, formset=None, editing=False) -> dict:
+    tags = selectors.machine_tags(machine)
+    if editing and formset is None:
+        formset = tag_formset(initial=tags, extra=3)
+    return {
+        "machine": machine,
+        "tags": tags,
+        "tag_formset": formset,
+        "editing": editing,
+        "tags_url": machine_url(machine, page="machine-tags"),
+        "detail_url": machine_url(machine),
+    }
+
+
+def _machine_detail_context(request: HttpRequest, machine, *, tags_context: dict | None = None) -> dict:
+    now = request_now()
+    (machine,) = selectors.machines_with_status(machines=[machine], now=now)
+    thresholds = status_thresholds()
+    since = now - timedelta(days=timeline.DEFAULT_DAYS)
+    window_events = selectors.machine_status_events_since(machine=machine, since=since)
+    bands = timeline.status_bands(
+        events=[(event.at, event.from_status, event.to_status) for event in window_events],
+        last_heartbeat_at=machine.last_heartbeat_at,
+        now=now,
+        thresholds=thresholds,
+        created_at=machine.created_at,
+    )
+    return {
+        "machine": machine,
+        "now": now,
+        "detail_url": machine_url(machine),
+        "refresh_seconds": settings.ARC_LIST_REFRESH_SECONDS,
+        "location_name": display_name(machine.location),
+        "events": selectors.machine_status_events(machine=machine, limit=50),
+        "timeline_svg": mark_safe(timeline.timeline_svg(bands=bands, now=now)),  # built from escaped parts only
+        "timeline_legend": timeline.legend(bands),
+        "delete_form": None,
+        **(tags_context or _tags_context(machine, editing=request.GET.get("edit_tags") == "1")),
+    }
+
+
+@require_GET
+def machine_detail(request: HttpRequest, subscription_id: str, resource_group: str, name: str) -> HttpResponse:
+    """ "<name> | Overview". An HTMX poll of the same URL gets only the status badge."""
+    machine = _machine_or_404(subscription_id, resource_group, name)
+    if is_partial(request):
+        (machine,) = selectors.machines_with_status(machines=[machine], now=request_now())
+        context = {"machine": machine, "detail_url": machine_url(machine)}
+        context["refresh_seconds"] = settings.ARC_LIST_REFRESH_SECONDS
+        return render(request, "machines/partials/machine_status_badge.html", context)
+    return render(request, "machines/machine_detail.html", _machine_detail_context(request, machine))
+
+
+@require_http_methods(["GET", "POST"])
+def machine_tags(request: HttpRequest, subscription_id: str, resource_group: str, name: str) -> HttpResponse:
+    """The Overview's tags, edited in place: GET ``?edit=1`` gives the editor, POST saves the whole set."""
+    machine = _machine_or_404(subscription_id, resource_group, name)
+    if request.method == "GET":
+        if not is_partial(request):
+            suffix = "?edit_tags=1" if request.GET.get("edit") == "1" else ""
+            return redirect(machine_url(machine) + suffix)
+        context = _tags_context(machine, editing=request.GET.get("edit") == "1")
+        return render(request, "machines/partials/machine_tags.html", context)
+
+    formset = tag_formset(data=request.POST, extra=0)
+    if formset.is_valid():
+        try:
+            services.machine_update_tags(machine=machine, tags=formset.tags())
+        except ApplicationError as exc:
+            formset.non_form_errors().append(exc.message)
+        else:
+            if is_partial(request):
+                return render(request, "machines/partials/machine_tags.html", _tags_context(machine))
+            messages.success(request, f"Saved the tags of {machine.name}.")
+            return redirect(machine_url(machine))
+    tags_context = _tags_context(machine, formset=formset, editing=True)
+    if is_partial(request):
+        return render(request, "machines/partials/machine_tags.html", tags_context, status=400)
+    context = _machine_detail_context(request, machine, tags_context=tags_context)
+    return render(request, "machines/machine_detail.html", context, status=400)
+
+
+# --- Resource groups --------------------------------------------------------------------------------------------
+
+
+def _resource_group_page(request: HttpRequest, *, form=None, formset=None, status: int = 200) -> HttpResponse:
+    subscriptions = selectors.subscription_list()
+    creating = form is not None or request.GET.get("create") == "1"
+    if creating and form is None:
+        form = ResourceGroupCreateForm(subscriptions=subscriptions)
+        formset = tag_formset()
+    context = {
+        "resource_groups": selectors.resource_group_list(),
+        "form": form,
+        "tag_formset": formset,
+        "creating": creating,
+    }
+    return render(request, "machines/resource_group_list.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def resource_group_list(request: HttpRequest) -> HttpResponse:
+    """Resource groups with their machine counts; ``?create=1`` opens the *Create a resource group* panel."""
+    if request.method == "GET":
+        return _resource_group_page(request)
+    form = ResourceGroupCreateForm(request.POST, subscriptions=selectors.subscription_list())
+    formset = tag_formset(data=request.POST)
+    if not (form.is_valid() and formset.is_valid()):
+        return _resource_group_page(request, form=form, formset=formset, status=400)
+    try:
+        group = services.resource_group_create(
+            subscription=form.cleaned_data["subscription"],
+            name=form.cleaned_data["name"],
+            location=form.cleaned_data["location"],
+            tags=formset.tags(),
+        )
+    except ApplicationError as exc:
+        form.add_error("name" if exc.code == "ResourceGroupExists" else None, exc.message)
+        return _resource_group_page(request, form=form, formset=formset, status=409 if exc.status == 409 else 400)
+    messages.success(request, f"Created resource group '{group.name}' in {display_name(group.location)}.")
+    return redirect("machines:resource-group-list")
+
+
+@require_http_methods(["GET", "POST"])
+def resource_group_delete(request: HttpRequest, subscription_id: str, resource_group: str) -> HttpResponse:
+    """Azure's *Delete a resource group*: type its name; its machines are deleted with it."""
+    subscription = selectors.subscription_get(subscription_id=subscription_id)
+    group = subscription and selectors.resource_group_get(subscription=subscription, name=resource_group)
+    if not group:
+        raise Http404(f"The resource group '{resource_group}' was not found.")
+    machine_count = selectors.resource_group_machine_count(resource_group=group)
+    form = ResourceGroupDeleteForm(request.POST or None, resource_group_name=group.name)
+    if request.method == "POST" and form.is_valid():
+        deleted = services.resource_group_delete(resource_group=group)
+        messages.success(
+            request, f"Deleted resource group '{group.name}' and its {deleted} machine{'s' if deleted != 1 else ''}."
+        )
+        return redirect("machines:resource-group-list")
+    context = {"group": group, "form": form, "machine_count": machine_count}
+    status = 400 if request.method == "POST" else 200
+    return render(request, "machines/resource_group_delete.html", context, status=status)
