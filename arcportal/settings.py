@@ -40,7 +40,7 @@ DJANGO_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
 ]
-THIRD_PARTY_APPS = ["rest_framework", "django_filters", "drf_spectacular", "django_htmx"]
+THIRD_PARTY_APPS = ["rest_framework", "django_filters", "drf_spectacular", "drf_spectacular_sidecar", "django_htmx"]
 LOCAL_APPS = ["arcportal", "machines", "onboarding"]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
@@ -201,6 +201,14 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    # The ARM plane's dispatchers expand to one operation per method under ARM path templates (arcportal/arm/schema.py).
+    "DEFAULT_GENERATOR_CLASS": "arcportal.arm.schema.ArmSchemaGenerator",
+    "SCHEMA_PATH_PREFIX": "",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI served from our own static files, never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- ArcPortal -----------------------------------------------------------------------------------------------
