@@ -19,6 +19,8 @@ urlpatterns = [
     path("", include("onboarding.api.urls")),
     path("", include("onboarding.api.his_urls")),
     path("", include("machines.api.agent_urls")),
+    path("", include("onboarding.device_urls")),
+    path("", include("onboarding.api.agent_download_urls")),
 ]
 
 handler404 = "arcportal.views.not_found"

@@ -587,3 +587,170 @@ def extension_update(
 @transaction.atomic
 def extension_delete(*, extension) -> None:
     extension.delete()
+
+
+# --- Agent registration and identity (azcmagent connect) ------------------------------------------------------
+
+AGENT_HEARTBEAT_FACTS = {
+    # heartbeat body key → model field
+    "agentVersion": "agent_version",
+    "osName": "os_name",
+    "osType": "os_type",
+    "osVersion": "os_version",
+    "osSku": "os_sku",
+    "osEdition": "os_edition",
+    "computerName": "computer_name",
+    "machineFqdn": "machine_fqdn",
+    "dnsFqdn": "dns_fqdn",
+    "domainName": "domain_name",
+}
+
+
+def load_public_key_b64(value: str):
+    """An agent's ``clientPublicKey``: base64 of the DER SubjectPublicKeyInfo of an RSA key (≥ 2048 bits)."""
+    import base64
+    import binascii
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+    try:
+        key = load_der_public_key(base64.b64decode(value, validate=True))
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise ValueError("not base64 DER SubjectPublicKeyInfo") from exc
+    if not isinstance(key, rsa.RSAPublicKey) or key.key_size < 2048:
+        raise ValueError("an RSA key of at least 2048 bits is required")
+    return key
+
+
+def _same_public_key(a: str, b: str) -> bool:
+    try:
+        return load_public_key_b64(a).public_numbers() == load_public_key_b64(b).public_numbers()
+    except ValueError:
+        return False
+
+
+@transaction.atomic
+def machine_register(
+    *,
+    resource_group: ResourceGroup,
+    name: str,
+    location: str,
+    properties: Mapping[str, Any],
+    tags: Mapping[str, str] | None = None,
+    correlation_id: str = "",
+    onboarding_method: str = "",
+    onboarded_by: str = "",
+    actor: str = "",
+    actor_type: str = "User",
+) -> Upsert:
+    """An agent registers its machine (ARM PUT carrying ``properties.clientPublicKey``).
+
+    The machine is stored ``provisioningState=Creating`` with the agent's public key, vmId, vmUuid and OS facts,
+    until ``machine_issue_certificate`` issues its identity. A name already taken in the resource group is refused
+    (409 ``ResourceExists``, AZCM0044) unless the existing machine has the same hardware identity (``vmUuid``) or was
+    never connected by an agent (a placeholder created through ARM): then it is re-attached — new key and vmId, old
+    certificate revoked, history (status events) kept.
+    """
+    public_key = str(properties.get("clientPublicKey") or "")
+    try:
+        load_public_key_b64(public_key)
+    except ValueError as exc:
+        raise Invalid(
+            f"properties.clientPublicKey is not a public key: {exc}", target="properties.clientPublicKey"
+        ) from exc
+    vm_uuid = str(properties.get("vmUuid") or "").strip()
+    if not properties.get("vmId"):
+        raise Invalid("properties.vmId is required to register an agent.", target="properties.vmId")
+    existing = Machine.objects.select_for_update().filter(resource_group=resource_group, name__iexact=name).first()
+    if existing is not None and existing.client_public_key:
+        same_hardware = bool(vm_uuid) and existing.vm_uuid.lower() == vm_uuid.lower()
+        if not same_hardware:
+            raise Conflict(
+                f"AZCM0044: A resource with the same name already exists: machine '{existing.name}' in resource "
+                f"group '{resource_group.name}' belongs to another server. Use --resource-name to choose another "
+                "name, or disconnect the other server first.",
+                code="ResourceExists",
+                target=name,
+            )
+    upsert = machine_create_or_update(
+        resource_group=resource_group,
+        name=name,
+        location=location,
+        tags=tags,
+        properties=properties,
+        actor=actor,
+        actor_type=actor_type,
+    )
+    machine = upsert.instance
+    machine.provisioning_state = "Creating"
+    machine.certificate_thumbprint = ""
+    machine.certificate_expires_at = None
+    machine.correlation_id = str(correlation_id or "")[:64]
+    machine.onboarding_method = onboarding_method[:40]
+    machine.onboarded_by = onboarded_by[:200]
+    machine.save(
+        update_fields=[
+            "provisioning_state",
+            "certificate_thumbprint",
+            "certificate_expires_at",
+            "correlation_id",
+            "onboarding_method",
+            "onboarded_by",
+        ]
+    )
+    if existing is not None:
+        logger.info("machine %s re-attached by %s (vmUuid %s)", machine.arm_id, onboarded_by, vm_uuid)
+    return upsert
+
+
+@dataclass(frozen=True)
+class MachineCertificate:
+    pem: bytes
+    thumbprint: str
+    expires_at: datetime
+
+
+@transaction.atomic
+def machine_issue_certificate(*, machine_id: int, public_key_b64: str) -> MachineCertificate:
+    """Issue the machine's identity certificate (portal CA, 90 days) for the key it registered, record its
+    thumbprint and expiry, and finish provisioning (``Creating`` → ``Succeeded``). ``public_key_b64`` is the key the
+    caller proved it holds; it must be the registered one."""
+    from onboarding.pki import issue_machine_certificate
+
+    machine = Machine.objects.select_for_update().filter(pk=machine_id).first()
+    if machine is None:
+        raise NotFound("The machine no longer exists.")
+    if not machine.client_public_key or not _same_public_key(machine.client_public_key, public_key_b64):
+        raise Invalid("The key in the certificate request is not the key this machine registered.", code="KeyMismatch")
+    issued = issue_machine_certificate(public_key=load_public_key_b64(public_key_b64), vm_id=str(machine.vm_id))
+    Machine.objects.filter(pk=machine_id).update(
+        certificate_thumbprint=issued.thumbprint_sha1,
+        certificate_expires_at=issued.not_after,
+        provisioning_state="Succeeded",
+    )
+    return MachineCertificate(pem=issued.pem, thumbprint=issued.thumbprint_sha1, expires_at=issued.not_after)
+
+
+def machine_heartbeat_facts(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The model fields a heartbeat body may set (agent version, OS facts, names, detected properties)."""
+    facts: dict[str, Any] = {}
+    for key, field in AGENT_HEARTBEAT_FACTS.items():
+        value = payload.get(key)
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            max_length = Machine._meta.get_field(field).max_length
+            facts[field] = str(value)[:max_length]
+    if "os_name" in facts:
+        facts["os_name"] = facts["os_name"].lower()
+        if facts["os_name"] not in ("linux", "windows"):
+            del facts["os_name"]
+    if isinstance(payload.get("fqdn"), str):
+        facts.setdefault("machine_fqdn", payload["fqdn"][:255])
+        facts.setdefault("dns_fqdn", payload["fqdn"][:255])
+    detected = payload.get("detectedProperties")
+    if isinstance(detected, Mapping):
+        facts["detected_properties"] = {str(k)[:100]: str(v)[:500] for k, v in list(detected.items())[:50]}
+    return facts
+
+
+# --- end of agent registration and identity ---------------------------------------------------------------

@@ -1,0 +1,288 @@
+"""Agent plane (``/his/machines/{vmId}/…``): the identity certificate and signed heartbeats.
+
+* ``POST …/certificate`` — bearer token of the principal that registered the machine + a CSR signed by the machine
+  key (proof of possession); answers the X.509 identity certificate issued by the portal CA (90 days).
+* ``POST …/heartbeat`` — ``Authorization: Bearer <JWT>`` signed RS256 by the machine key, header ``x5t`` = the
+  certificate thumbprint (base64url SHA-1, or 40 hex digits), claims ``sub``/``vmId``, ``iat``, ``exp`` (at most
+  5 minutes after ``iat``), unique ``jti`` and ``bodySha256`` (base64url SHA-256 of the exact body bytes).
+  Failures answer 401 with a code (``InvalidToken``, ``UnknownThumbprint``, ``InvalidSignature``, ``TokenExpired``,
+  ``BodyMismatch``, ``ReplayedToken``), 410 ``MachineDeleted`` when no machine has that vmId any more, 403
+  ``Expired`` when the certificate expired; nothing about the machine changes on any failure.
+
+Also the registration hook of the ARM machine PUT (``arm_put_registration``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from arcportal import authz
+from arcportal.exceptions import ApplicationError
+from machines.services import (
+    load_public_key_b64,
+    machine_heartbeat_facts,
+    machine_issue_certificate,
+    machine_record_heartbeat,
+    machine_register,
+)
+from onboarding import selectors_agent as selectors
+
+MAX_TOKEN_LIFETIME_SECONDS = 300
+CLOCK_SKEW_SECONDS = 60
+JTI_CACHE_PREFIX = "his:heartbeat:jti:"
+MAX_BODY_BYTES = 64 * 1024
+
+
+def _error(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message}}, status=status)
+
+
+def _b64url_sha256(data: bytes) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def thumbprint_from_x5t(x5t: str) -> str | None:
+    """``x5t`` (base64url SHA-1, RFC 7515 §4.1.7) or 40 hex digits → upper-case hex thumbprint."""
+    if len(x5t) == 40:
+        try:
+            return bytes.fromhex(x5t).hex().upper()
+        except ValueError:
+            pass
+    try:
+        raw = base64.urlsafe_b64decode(x5t + "=" * (-len(x5t) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    return raw.hex().upper() if len(raw) == 20 else None
+
+
+# --- Heartbeat -----------------------------------------------------------------------------------------------
+
+
+class HeartbeatRejected(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def verify_heartbeat(*, machine, token: str, body: bytes, vm_id: str, now: datetime) -> dict[str, Any]:
+    """Check a heartbeat JWT against the machine it claims to be; returns its claims or raises HeartbeatRejected."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise HeartbeatRejected(401, "InvalidToken", f"The heartbeat token is not a JWT: {exc}") from exc
+    if header.get("alg") != "RS256":
+        raise HeartbeatRejected(401, "InvalidToken", "The heartbeat token must be signed with RS256.")
+    thumbprint = thumbprint_from_x5t(str(header.get("x5t") or ""))
+    if not thumbprint:
+        raise HeartbeatRejected(401, "InvalidToken", "The heartbeat token has no certificate thumbprint (x5t).")
+    if not machine.certificate_thumbprint or thumbprint != machine.certificate_thumbprint.upper():
+        raise HeartbeatRejected(
+            401, "UnknownThumbprint", f"No identity certificate with thumbprint {thumbprint} belongs to this machine."
+        )
+    try:
+        key = load_public_key_b64(machine.client_public_key)
+        claims = jwt.decode(
+            token,
+            key=key,
+            algorithms=["RS256"],
+            options={"require": ["exp", "iat", "jti", "sub"], "verify_exp": False, "verify_aud": False},
+        )
+    except (jwt.PyJWTError, ValueError) as exc:
+        raise HeartbeatRejected(401, "InvalidSignature", f"The heartbeat signature is not valid: {exc}") from exc
+    try:
+        iat, exp = int(claims["iat"]), int(claims["exp"])
+    except (TypeError, ValueError) as exc:
+        raise HeartbeatRejected(401, "InvalidToken", "iat and exp must be numbers.") from exc
+    stamp = int(now.timestamp())
+    if exp - iat > MAX_TOKEN_LIFETIME_SECONDS:
+        raise HeartbeatRejected(401, "TokenLifetimeTooLong", "A heartbeat token may live at most 5 minutes.")
+    if exp <= stamp - CLOCK_SKEW_SECONDS or iat > stamp + CLOCK_SKEW_SECONDS:
+        raise HeartbeatRejected(401, "TokenExpired", "The heartbeat token has expired (or is not valid yet).")
+    if str(claims.get("sub", "")).lower() != vm_id.lower() or str(claims.get("vmId", vm_id)).lower() != vm_id.lower():
+        raise HeartbeatRejected(401, "InvalidToken", "The heartbeat token was issued for another machine.")
+    if claims.get("bodySha256") != _b64url_sha256(body):
+        raise HeartbeatRejected(401, "BodyMismatch", "The heartbeat body does not match the signed hash.")
+    if machine.certificate_expires_at and machine.certificate_expires_at <= now:
+        raise HeartbeatRejected(
+            403, "Expired", "The machine's identity certificate has expired. Disconnect and connect the agent again."
+        )
+    ttl = max(1, exp - stamp + CLOCK_SKEW_SECONDS)
+    if not cache.add(f"{JTI_CACHE_PREFIX}{machine.vm_id}:{claims['jti']}", 1, timeout=ttl):
+        raise HeartbeatRejected(401, "ReplayedToken", "This heartbeat token was already used (jti seen before).")
+    return claims
+
+
+def _bearer(request: HttpRequest) -> str:
+    auth = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, token = auth.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _parse_vm_id(vm_id: str) -> str | None:
+    try:
+        return str(uuid.UUID(vm_id))
+    except ValueError:
+        return None
+
+
+@csrf_exempt
+@require_POST
+def machine_heartbeat(request: HttpRequest, vm_id: str) -> JsonResponse:
+    """Record a heartbeat; answers ``{"status": "Connected", "nextHeartbeatSeconds": N}``."""
+    vm = _parse_vm_id(vm_id)
+    if vm is None:
+        return _error(400, "InvalidVmId", "The vmId in the path is not a GUID.")
+    body = request.body
+    if len(body) > MAX_BODY_BYTES:
+        return _error(413, "BodyTooLarge", "The heartbeat body is too large.")
+    token = _bearer(request)
+    if not token:
+        return _error(401, "InvalidToken", "A heartbeat needs 'Authorization: Bearer <machine JWT>'.")
+    machine = selectors.machine_by_vm_id(vm_id=vm)
+    if machine is None:
+        return _error(
+            410,
+            "MachineDeleted",
+            f"No machine with vmId {vm} exists: it was deleted or re-onboarded. Run 'azcmagent disconnect "
+            "--force-local-only' and connect again.",
+        )
+    now = timezone.now()
+    try:
+        verify_heartbeat(machine=machine, token=token, body=body, vm_id=vm, now=now)
+    except HeartbeatRejected as exc:
+        return _error(exc.status, exc.code, exc.message)
+    try:
+        payload = json.loads(body or b"{}")
+    except ValueError:
+        return _error(400, "InvalidRequestContent", "The heartbeat body is not JSON.")
+    if not isinstance(payload, dict):
+        return _error(400, "InvalidRequestContent", "The heartbeat body must be a JSON object.")
+    try:
+        status = machine_record_heartbeat(machine_id=machine.pk, at=now, facts=machine_heartbeat_facts(payload))
+    except ApplicationError:
+        return _error(410, "MachineDeleted", f"No machine with vmId {vm} exists any more.")
+    return JsonResponse({"status": status, "nextHeartbeatSeconds": settings.ARC_HEARTBEAT_INTERVAL_SECONDS})
+
+
+# --- Identity certificate --------------------------------------------------------------------------------------
+
+
+def principal_onboarding(principal: Any) -> tuple[str, str]:
+    """How a principal onboards: ``("device_code", "<user>")`` for a portal user's token (device-code sign-in),
+    ``("service_principal", "<appId>")`` for a service principal (``arcportal.arm.authentication.Principal``)."""
+    kind = str(getattr(principal, "kind", "") or "")
+    if kind == "app":
+        return "service_principal", str(getattr(principal, "client_id", "") or principal)
+    if kind == "user":
+        return "device_code", str(getattr(principal, "name", "") or principal)
+    if hasattr(principal, "get_username"):
+        return "device_code", principal.get_username()
+    return "access_token", str(principal)
+
+
+class MachineCertificateApi(APIView):
+    """``POST /his/machines/{vmId}/certificate`` with ``{"csr": "<PEM>"}`` → ``{"certificate": "<PEM>",
+    "thumbprint": …, "notAfter": …}``. Authenticated by the bearer token (ARM authentication); the CSR proves the
+    caller holds the private key the machine registered."""
+
+    def post(self, request, vm_id: str):
+        vm = _parse_vm_id(vm_id)
+        machine = selectors.machine_by_vm_id(vm_id=vm) if vm else None
+        if machine is None:
+            return Response({"error": {"code": "ResourceNotFound", "message": f"No machine has vmId {vm_id}."}}, 404)
+        principal = request.user
+        if not authz.can(principal, authz.ONBOARD, machine.arm_id):
+            return Response(
+                {"error": {"code": "AuthorizationFailed", "message": "The caller may not onboard this machine."}},
+                status=403,
+            )
+        _method, who = principal_onboarding(principal)
+        if machine.onboarded_by and who != machine.onboarded_by:
+            return Response(
+                {
+                    "error": {
+                        "code": "AuthorizationFailed",
+                        "message": "Only the principal that registered the machine may fetch its certificate.",
+                    }
+                },
+                status=403,
+            )
+        csr_pem = request.data.get("csr") if isinstance(request.data, dict) else None
+        try:
+            csr = x509.load_pem_x509_csr(str(csr_pem or "").encode())
+        except ValueError:
+            return Response({"error": {"code": "InvalidCsr", "message": "csr must be a PEM certificate request."}}, 400)
+        if not csr.is_signature_valid:
+            return Response(
+                {"error": {"code": "InvalidCsr", "message": "The CSR is not signed by its own key."}}, status=400
+            )
+        spki = csr.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        try:
+            issued = machine_issue_certificate(machine_id=machine.pk, public_key_b64=base64.b64encode(spki).decode())
+        except ApplicationError as exc:
+            return Response({"error": {"code": exc.code, "message": exc.message}}, status=exc.status)
+        return Response(
+            {
+                "certificate": issued.pem.decode(),
+                "thumbprint": issued.thumbprint,
+                "notAfter": issued.expires_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+                "vmId": str(machine.vm_id),
+            }
+        )
+
+
+# --- ARM PUT hook ------------------------------------------------------------------------------------------------
+
+
+def arm_put_registration(*, request, resource_group, name: str, location: str, tags, properties):
+    """Called by the ARM machine PUT. When the body carries ``properties.clientPublicKey`` (an agent registering),
+    check the caller may onboard into the group and register through ``machine_register``; returns the Upsert, or
+    ``None`` for an ordinary PUT. Raises ``ApplicationError`` (Forbidden, Conflict ``ResourceExists``, Invalid)."""
+    from arcportal.exceptions import Forbidden
+
+    if not isinstance(properties, dict) or not properties.get("clientPublicKey"):
+        return None
+    principal = request.user
+    scope = f"{resource_group.arm_id}/providers/Microsoft.HybridCompute/machines/{name}"
+    if not authz.can(principal, authz.ONBOARD, scope):
+        raise Forbidden(
+            f"The client does not have authorization to perform action 'Microsoft.HybridCompute/machines/write' "
+            f"over scope '{scope}'.",
+        )
+    method, who = principal_onboarding(principal)
+    raw = request.data.get("properties") if isinstance(request.data, dict) else None
+    correlation_id = ""
+    if isinstance(raw, dict):
+        correlation_id = str(raw.get("correlationId") or "")
+    return machine_register(
+        resource_group=resource_group,
+        name=name,
+        location=location,
+        tags=tags,
+        properties=properties,
+        correlation_id=correlation_id,
+        onboarding_method=method,
+        onboarded_by=who,
+        actor=who,
+        actor_type="Application" if method == "service_principal" else "User",
+    )

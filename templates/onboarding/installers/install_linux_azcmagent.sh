@@ -1,0 +1,99 @@
+{% autoescape off %}#!/usr/bin/env bash
+# Installs the Azure Connected Machine agent (ArcPortal's reference agent, version {{ version }}).
+#
+#   bash install_linux_azcmagent.sh --portal-url https://portal:8443 --ca-file /path/ca.pem [--proxy http://host:port]
+#                                   [--find-links DIR] [--no-index]
+#
+# Creates a virtual environment at $AZCMAGENT_PREFIX/venv (default prefix /opt/azcmagent), installs the agent wheel
+# from the portal over https (trusting only --ca-file), its dependencies from the package index as pip is set up on
+# this host (or only from --find-links with --no-index), records the portal URL and CA for the agent in
+# $AZCMAGENT_PREFIX/etc/install.json, and puts the command at $AZCMAGENT_PREFIX/bin/azcmagent.
+#
+# Environment: AZCMAGENT_PREFIX, AZCMAGENT_PYTHON (python3.11+ to use), AZCMAGENT_CA_FILE (when --ca-file is not
+# given), PIP_* (pip's own settings, e.g. PIP_FIND_LINKS, PIP_NO_INDEX, PIP_INDEX_URL), and
+# AZCMAGENT_SITE_PACKAGES (colon-separated directories of already-installed packages the agent's venv may use, for
+# offline installs).
+set -euo pipefail
+
+portalUrl="${AZCMAGENT_PORTAL_URL:-}"
+caFile="${AZCMAGENT_CA_FILE:-}"
+proxyUrl=""
+findLinks=""
+noIndex=""
+prefix="${AZCMAGENT_PREFIX:-/opt/azcmagent}"
+python="${AZCMAGENT_PYTHON:-python3}"
+wheelName='{{ wheel_name }}'
+
+fail() {
+    echo "AZCM0150: Failed to install the Azure Connected Machine agent: $*" >&2
+    exit 1
+}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --portal-url) portalUrl="${2:?--portal-url needs a value}"; shift 2 ;;
+        --ca-file) caFile="${2:?--ca-file needs a value}"; shift 2 ;;
+        --proxy) proxyUrl="${2:?--proxy needs a value}"; shift 2 ;;
+        --find-links) findLinks="${2:?--find-links needs a value}"; shift 2 ;;
+        --no-index) noIndex=1; shift ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        *) fail "unknown option $1" ;;
+    esac
+done
+
+[ -n "$portalUrl" ] || portalUrl='{{ portal_url }}'
+case "$portalUrl" in
+    https://*) ;;
+    *) fail "the portal URL must be https:// (got '$portalUrl')" ;;
+esac
+portalUrl="${portalUrl%/}"
+[ -n "$caFile" ] || fail "--ca-file is required: the CA certificate the onboarding script verified"
+[ -r "$caFile" ] || fail "cannot read the CA file $caFile"
+command -v "$python" >/dev/null 2>&1 || fail "$python was not found; install Python 3.11 or newer"
+"$python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || fail "$python is older than Python 3.11"
+
+echo "Installing azcmagent {{ version }} into $prefix"
+mkdir -p -- "$prefix/bin" "$prefix/etc"
+cp -- "$caFile" "$prefix/etc/portal-ca.pem"
+chmod 0644 "$prefix/etc/portal-ca.pem"
+
+if [ ! -x "$prefix/venv/bin/python" ]; then
+    "$python" -m venv "$prefix/venv" || fail "could not create the virtual environment $prefix/venv"
+fi
+if [ -n "${AZCMAGENT_SITE_PACKAGES:-}" ]; then
+    sitePackages=$("$prefix/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    printf '%s\n' "$AZCMAGENT_SITE_PACKAGES" | tr ':' '\n' > "$sitePackages/azcmagent-extra-site.pth"
+fi
+
+pipArgs=(install --disable-pip-version-check --quiet --cert "$prefix/etc/portal-ca.pem")
+if [ -n "$proxyUrl" ]; then pipArgs+=(--proxy "$proxyUrl"); fi
+if [ -n "$findLinks" ]; then pipArgs+=(--find-links "$findLinks"); fi
+if [ -n "$noIndex" ]; then pipArgs+=(--no-index); fi
+"$prefix/venv/bin/python" -m pip "${pipArgs[@]}" --force-reinstall --no-deps "$portalUrl/downloads/$wheelName" \
+    || fail "could not install $portalUrl/downloads/$wheelName"
+"$prefix/venv/bin/python" -m pip "${pipArgs[@]}" "$portalUrl/downloads/$wheelName" \
+    || fail "could not install the agent's dependencies (cryptography, PyJWT, httpx)"
+
+"$prefix/venv/bin/python" - "$prefix/etc/install.json" "$portalUrl" "$prefix/etc/portal-ca.pem" "$proxyUrl" '{{ version }}' <<'PY'
+import json, os, sys
+path, portal, ca, proxy, version = sys.argv[1:6]
+with open(path + ".tmp", "w") as handle:
+    json.dump({"portalUrl": portal, "caFile": ca, "proxy": proxy, "version": version}, handle, indent=2)
+os.replace(path + ".tmp", path)
+PY
+
+{
+    echo '#!/bin/sh'
+    echo '# azcmagent, installed by the ArcPortal installer.'
+    printf '[ -n "${AZCMAGENT_INSTALL_CONFIG:-}" ] || AZCMAGENT_INSTALL_CONFIG=%q\n' "$prefix/etc/install.json"
+    echo 'export AZCMAGENT_INSTALL_CONFIG'
+    printf 'exec %q "$@"\n' "$prefix/venv/bin/azcmagent"
+} > "$prefix/bin/azcmagent"
+chmod 0755 "$prefix/bin/azcmagent"
+if [ "$prefix" = /opt/azcmagent ] && [ -d /usr/local/bin ] && [ -w /usr/local/bin ]; then
+    ln -sf "$prefix/bin/azcmagent" /usr/local/bin/azcmagent
+fi
+
+"$prefix/bin/azcmagent" version >/dev/null || fail "the installed agent does not run"
+echo "Installed: $("$prefix/bin/azcmagent" version) at $prefix/bin/azcmagent"
+{% endautoescape %}

@@ -1,0 +1,92 @@
+{% autoescape off %}# Installs the Azure Connected Machine agent (ArcPortal's reference agent, version {{ version }}) on Windows.
+#
+#   & .\install_windows_azcmagent.ps1 -PortalUrl https://portal:8443 -CaFile C:\path\ca.pem [-Proxy http://host:port]
+#                                     [-FindLinks DIR] [-NoIndex]
+#
+# Creates a virtual environment at $env:AZCMAGENT_PREFIX\venv (default "$env:ProgramFiles\AzureConnectedMachineAgent"),
+# installs the agent wheel from the portal over https (trusting only -CaFile) with its dependencies, records the portal
+# URL and CA in etc\install.json, and puts azcmagent.cmd in the prefix (added to the machine PATH when run as admin).
+param(
+    [string]$PortalUrl = $env:AZCMAGENT_PORTAL_URL,
+    [string]$CaFile = $env:AZCMAGENT_CA_FILE,
+    [Alias("proxy")][string]$Proxy = "",
+    [string]$FindLinks = "",
+    [switch]$NoIndex
+)
+$ErrorActionPreference = "Stop"
+$WheelName = '{{ wheel_name }}'
+$Version = '{{ version }}'
+
+function Fail([string]$Message) {
+    Write-Host -ForegroundColor Red "AZCM0150: Failed to install the Azure Connected Machine agent: $Message"
+    exit 1
+}
+
+if (-not $PortalUrl) { $PortalUrl = '{{ portal_url }}' }
+if (-not $PortalUrl.StartsWith("https://")) { Fail "the portal URL must be https:// (got '$PortalUrl')" }
+$PortalUrl = $PortalUrl.TrimEnd("/")
+if (-not $CaFile) { Fail "-CaFile is required: the CA certificate the onboarding script verified" }
+if (-not (Test-Path -LiteralPath $CaFile)) { Fail "cannot read the CA file $CaFile" }
+
+$Prefix = $env:AZCMAGENT_PREFIX
+if (-not $Prefix) { $Prefix = Join-Path $env:ProgramFiles "AzureConnectedMachineAgent" }
+$Python = $env:AZCMAGENT_PYTHON
+if (-not $Python) { $Python = "py" }
+$PythonArgs = @()
+if ($Python -eq "py") { $PythonArgs = @("-3") }
+& $Python @PythonArgs -c "import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)"
+if ($LASTEXITCODE -ne 0) { Fail "Python 3.11 or newer is required ($Python)" }
+
+Write-Host "Installing azcmagent $Version into $Prefix"
+New-Item -ItemType Directory -Force -Path (Join-Path $Prefix "etc") | Out-Null
+$PinnedCa = Join-Path $Prefix "etc\portal-ca.pem"
+Copy-Item -LiteralPath $CaFile -Destination $PinnedCa -Force
+
+$Venv = Join-Path $Prefix "venv"
+$VenvPython = Join-Path $Venv "Scripts\python.exe"
+if (-not (Test-Path -LiteralPath $VenvPython)) {
+    & $Python @PythonArgs -m venv $Venv
+    if ($LASTEXITCODE -ne 0) { Fail "could not create the virtual environment $Venv" }
+}
+if ($env:AZCMAGENT_SITE_PACKAGES) {
+    $SitePackages = & $VenvPython -c "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    $env:AZCMAGENT_SITE_PACKAGES.Split(";") | Set-Content -Encoding ascii (Join-Path $SitePackages "azcmagent-extra-site.pth")
+}
+
+$PipArgs = @("-m", "pip", "install", "--disable-pip-version-check", "--quiet", "--cert", $PinnedCa)
+if ($Proxy) { $PipArgs += @("--proxy", $Proxy) }
+if ($FindLinks) { $PipArgs += @("--find-links", $FindLinks) }
+if ($NoIndex) { $PipArgs += "--no-index" }
+$WheelUrl = "$PortalUrl/downloads/$WheelName"
+& $VenvPython @PipArgs --force-reinstall --no-deps $WheelUrl
+if ($LASTEXITCODE -ne 0) { Fail "could not install $WheelUrl" }
+& $VenvPython @PipArgs $WheelUrl
+if ($LASTEXITCODE -ne 0) { Fail "could not install the agent's dependencies (cryptography, PyJWT, httpx)" }
+
+$InstallConfig = Join-Path $Prefix "etc\install.json"
+@{ portalUrl = $PortalUrl; caFile = $PinnedCa; proxy = $Proxy; version = $Version } |
+    ConvertTo-Json | Set-Content -Encoding utf8 -LiteralPath $InstallConfig
+
+$Agent = Join-Path $Venv "Scripts\azcmagent.exe"
+$Wrapper = Join-Path $Prefix "azcmagent.cmd"
+@(
+    "@echo off",
+    "if not defined AZCMAGENT_INSTALL_CONFIG set ""AZCMAGENT_INSTALL_CONFIG=$InstallConfig""",
+    """$Agent"" %*"
+) | Set-Content -Encoding ascii -LiteralPath $Wrapper
+
+$IsAdmin = ([Security.Principal.WindowsPrincipal][Security.Principal.WindowsIdentity]::GetCurrent()).IsInRole(
+    [Security.Principal.WindowsBuiltInRole]::Administrator)
+if ($IsAdmin) {
+    $MachinePath = [Environment]::GetEnvironmentVariable("Path", "Machine")
+    if (-not ($MachinePath.Split(";") -contains $Prefix)) {
+        [Environment]::SetEnvironmentVariable("Path", "$MachinePath;$Prefix", "Machine")
+    }
+}
+$env:Path = "$env:Path;$Prefix"
+
+& $Wrapper version
+if ($LASTEXITCODE -ne 0) { Fail "the installed agent does not run" }
+Write-Host "Installed azcmagent $Version at $Wrapper"
+exit 0
+{% endautoescape %}
