@@ -35,6 +35,8 @@ SIGNATURE_HEADER = "X-ArcPortal-Signature"
 TIMESTAMP_HEADER = "X-ArcPortal-Timestamp"
 DELIVERY_TIMEOUT_SECONDS = 10.0
 MAX_ERROR_LENGTH = 2000
+# Tests swap in an ``httpx.MockTransport``; None means real network I/O.
+DELIVERY_TRANSPORT: httpx.BaseTransport | None = None
 
 
 class WebhookDeliveryFailed(Exception):
@@ -218,7 +220,9 @@ def webhook_delivery_send(*, delivery_id: int, transport: httpx.BaseTransport | 
     status_code = None
     error = ""
     try:
-        with httpx.Client(timeout=DELIVERY_TIMEOUT_SECONDS, follow_redirects=False, transport=transport) as client:
+        with httpx.Client(
+            timeout=DELIVERY_TIMEOUT_SECONDS, follow_redirects=False, transport=transport or DELIVERY_TRANSPORT
+        ) as client:
             response = client.post(webhook.url, content=body, headers=headers)
         status_code = response.status_code
         if not 200 <= status_code < 300:
