@@ -49,7 +49,7 @@ def next_link(request, offset: int) -> str:
     """Absolute URL of the next page: the same path and query, with ``$skiptoken`` replaced."""
     query = [(key, value) for key, values in request.GET.lists() for value in values if key != SKIPTOKEN]
     query.append((SKIPTOKEN, str(offset)))
-    return request.build_absolute_uri(f"{request.path}?{urlencode(query)}")
+    return request.build_absolute_uri(f"{request.path}?{urlencode(query, safe='$')}")
 
 
 def paginate(
