@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.urls import URLPattern
+from django.urls.resolvers import LocaleRegexDescriptor, RegexPattern
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import IsAuthenticated
@@ -146,6 +149,26 @@ def arm_route(views: Mapping[str, type[APIView]], *, path: str):
     dispatch.arm_views = dict(views)
     dispatch.arm_path = path
     return dispatch
+
+
+class _IgnoreCaseRegexDescriptor(LocaleRegexDescriptor):
+    def _compile(self, regex):
+        return re.compile(regex, re.IGNORECASE)
+
+
+class CaseInsensitiveRegexPattern(RegexPattern):
+    """A ``re_path`` pattern compiled with ``re.IGNORECASE``.
+
+    An inline ``(?i)`` would match too, but Django's ``reverse()`` refuses any pattern containing it and builds its
+    reverse map from *every* pattern, so one ``(?i)`` route would break every ``{% url %}`` of the portal.
+    """
+
+    regex = _IgnoreCaseRegexDescriptor()
+
+
+def arm_path(regex: str, view, *, name: str) -> URLPattern:
+    """``re_path`` matching ``regex`` case-insensitively (API-CONTRACT.md §8.4)."""
+    return URLPattern(CaseInsensitiveRegexPattern(regex, name=name, is_endpoint=True), view, {}, name)
 
 
 def public_base_url(request) -> str:

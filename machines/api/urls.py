@@ -1,13 +1,14 @@
-"""ARM-plane paths (API-CONTRACT.md §3–§6), spelled out, matched case-insensitively, no trailing slash, no redirect.
+"""ARM-plane paths (API-CONTRACT.md §3–§6), spelled out, matched case-insensitively (``re.IGNORECASE``, not an
+inline ``(?i)``, which would break ``reverse()`` project-wide), no trailing slash required, no redirect.
 
 Each path dispatches by method to one APIView per ARM operation (``arcportal.arm.views.arm_route``); other methods
 answer 405 with an ARM body. Path segments arrive percent-decoded. Also the OpenAPI schema and its Swagger UI.
 """
 
-from django.urls import path, re_path
+from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from arcportal.arm.views import arm_route
+from arcportal.arm.views import arm_path, arm_route
 from machines.api import views
 
 app_name = "machines-arm"
@@ -25,7 +26,7 @@ T_MACHINE = T_RG + T_MACHINES + "/{machineName}"
 
 
 def arm(regex: str, template: str, name: str, views_by_method):
-    return re_path(rf"(?i)^{regex}/?$", arm_route(views_by_method, path=template), name=name)
+    return arm_path(rf"^{regex}/?$", arm_route(views_by_method, path=template), name=name)
 
 
 urlpatterns = [

@@ -342,6 +342,7 @@ class MachineCreateOrUpdateApi(ArmOperation):
         actor, actor_type = self.actor
         register = getattr(services, "machine_register", None)
         if register is not None and properties.get("clientPublicKey"):
+            self.require(authz.ONBOARD, ids.machine_id(subscriptionId, resourceGroupName, machineName))
             result = register(
                 resource_group=group,
                 name=name,
