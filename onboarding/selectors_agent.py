@@ -8,10 +8,15 @@ from datetime import datetime
 from machines.models import Machine
 
 METHOD_LABELS = {
-    "device_code": "Device code",
-    "service_principal": "Service principal",
-    "access_token": "Access token",
+    "devicecode": "Device code",
+    "serviceprincipal": "Service principal",
+    "accesstoken": "Access token",
 }
+
+
+def _method_key(method: str) -> str:
+    """``DeviceCode`` (what the ARM PUT records), ``device_code`` … → ``devicecode``."""
+    return method.replace("_", "").replace(" ", "").lower()
 
 
 def machine_by_vm_id(*, vm_id: str) -> Machine | None:
@@ -20,7 +25,7 @@ def machine_by_vm_id(*, vm_id: str) -> Machine | None:
 
 @dataclass(frozen=True)
 class OnboardingSummary:
-    method: str  # "device_code" | "service_principal" | "access_token" | ""
+    method: str  # as recorded: "DeviceCode" | "ServicePrincipal" | ""
     method_label: str  # "Device code by admin", "Service principal 1234…", ""
     onboarded_by: str
     correlation_id: str

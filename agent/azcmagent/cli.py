@@ -232,13 +232,12 @@ def cmd_connect(args: argparse.Namespace) -> int:
         "vmId": vm_id,
         "vmUuid": vm_uuid,
         "clientPublicKey": identity.public_key_b64(key),
-        "correlationId": correlation_id,
         "osProfile": {"computerName": facts["computerName"]},
         **{k: v for k, v in facts.items() if k not in ("fqdn", "computerName")},
     }
     body = {"location": location, "tags": tags, "identity": {"type": "SystemAssigned"}, "properties": properties}
     machine_path = Portal.machine_path(args.subscription_id, args.resource_group, name)
-    response = portal.arm("PUT", machine_path, token, body)
+    response = portal.arm("PUT", machine_path, token, body, correlation_id=correlation_id)
     data = _json(response)
     if response.status_code not in (200, 201):
         code = error_code(data)
@@ -257,6 +256,9 @@ def cmd_connect(args: argparse.Namespace) -> int:
 
     paths.root.mkdir(parents=True, exist_ok=True)
     config.write_private(paths.key, identity.key_pem(key))
+    if ca_file:
+        # Keep our own copy: the onboarding script's CA file lives in a temporary directory.
+        config.write_text(paths.portal_ca, Path(ca_file).read_text())
     log.info("Get MSI Certificate", vmId=vm_id)
     issued = portal.certificate(vm_id=vm_id, token=token, csr=identity.csr_pem(key, vm_id=vm_id))
     certificate = issued["certificate"].encode()
@@ -275,7 +277,7 @@ def cmd_connect(args: argparse.Namespace) -> int:
         "cloud": args.cloud,
         "authType": auth_type,
         "portalUrl": url,
-        "caFile": str(Path(ca_file).resolve()) if ca_file else "",
+        "caFile": str(paths.portal_ca) if ca_file else "",
         "certificateThumbprint": thumbprint,
         "certificateNotAfter": issued.get("notAfter", ""),
         "resourceId": data.get("id") or machine_path,
@@ -540,9 +542,52 @@ COMMANDS = {
 }
 
 
+def _value_options(parser: argparse.ArgumentParser) -> set[str]:
+    """Every option string (of every subcommand) that takes a value."""
+    found: set[str] = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found |= _value_options(sub)
+        elif action.option_strings and isinstance(action, argparse._StoreAction):
+            found.update(action.option_strings)
+    return found
+
+
+def normalize_argv(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``--opt value`` → ``--opt=value`` so a value that starts with ``-`` (a generated secret, a tag) is taken as
+    the value, the way azcmagent takes it, instead of being read as another option."""
+    options = _value_options(parser)
+    result: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in options and i + 1 < len(argv):
+            long = arg if arg.startswith("--") else _long_form(parser, arg)
+            result.append(f"{long}={argv[i + 1]}")
+            i += 2
+            continue
+        result.append(arg)
+        i += 1
+    return result
+
+
+def _long_form(parser: argparse.ArgumentParser, short: str) -> str:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found = _long_form(sub, short)
+                if found != short:
+                    return found
+        elif short in action.option_strings:
+            longs = [o for o in action.option_strings if o.startswith("--")]
+            return longs[0] if longs else short
+    return short
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(normalize_argv(parser, list(sys.argv[1:] if argv is None else argv)))
     if args.command == "version":
         print(f"azcmagent version {__version__}")
         return errors.OK

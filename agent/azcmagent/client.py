@@ -127,16 +127,21 @@ class Portal:
             f"/providers/Microsoft.HybridCompute/machines/{quote(name)}"
         )
 
-    def arm(self, method: str, path: str, token: str, body: dict[str, Any] | None = None) -> httpx.Response:
+    def arm(
+        self,
+        method: str,
+        path: str,
+        token: str,
+        body: dict[str, Any] | None = None,
+        *,
+        correlation_id: str = "",
+    ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        if correlation_id:
+            headers["x-ms-correlation-request-id"] = correlation_id
         try:
             with self.http() as client:
-                return client.request(
-                    method,
-                    path,
-                    params={"api-version": ARM_API_VERSION},
-                    headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-                    json=body,
-                )
+                return client.request(method, path, params={"api-version": ARM_API_VERSION}, headers=headers, json=body)
         except httpx.HTTPError as exc:
             raise AgentError(errors.NETWORK_ERROR, f"Could not reach {self.url}: {exc}") from exc
 

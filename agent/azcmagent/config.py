@@ -71,6 +71,10 @@ class Paths:
         return self.certs / "machine.pem"
 
     @property
+    def portal_ca(self) -> Path:
+        return self.certs / "portal-ca.pem"
+
+    @property
     def state(self) -> Path:
         return self.root / "state.json"
 
@@ -110,6 +114,15 @@ def write_json(path: Path, data: dict[str, Any], *, mode: int = 0o644) -> None:
     with os.fdopen(fd, "w") as handle:
         json.dump(data, handle, indent=2, sort_keys=True)
         handle.write("\n")
+    os.replace(tmp, path)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a public text file (0644) atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 

@@ -9,7 +9,6 @@
   ``BodyMismatch``, ``ReplayedToken``), 410 ``MachineDeleted`` when no machine has that vmId any more, 403
   ``Expired`` when the certificate expired; nothing about the machine changes on any failure.
 
-Also the registration hook of the ARM machine PUT (``arm_put_registration``).
 """
 
 from __future__ import annotations
@@ -41,7 +40,6 @@ from machines.services import (
     machine_heartbeat_facts,
     machine_issue_certificate,
     machine_record_heartbeat,
-    machine_register,
 )
 from onboarding import selectors_agent as selectors
 
@@ -185,19 +183,6 @@ def machine_heartbeat(request: HttpRequest, vm_id: str) -> JsonResponse:
 # --- Identity certificate --------------------------------------------------------------------------------------
 
 
-def principal_onboarding(principal: Any) -> tuple[str, str]:
-    """How a principal onboards: ``("device_code", "<user>")`` for a portal user's token (device-code sign-in),
-    ``("service_principal", "<appId>")`` for a service principal (``arcportal.arm.authentication.Principal``)."""
-    kind = str(getattr(principal, "kind", "") or "")
-    if kind == "app":
-        return "service_principal", str(getattr(principal, "client_id", "") or principal)
-    if kind == "user":
-        return "device_code", str(getattr(principal, "name", "") or principal)
-    if hasattr(principal, "get_username"):
-        return "device_code", principal.get_username()
-    return "access_token", str(principal)
-
-
 class MachineCertificateApi(APIView):
     """``POST /his/machines/{vmId}/certificate`` with ``{"csr": "<PEM>"}`` → ``{"certificate": "<PEM>",
     "thumbprint": …, "notAfter": …}``. Authenticated by the bearer token (ARM authentication); the CSR proves the
@@ -214,8 +199,8 @@ class MachineCertificateApi(APIView):
                 {"error": {"code": "AuthorizationFailed", "message": "The caller may not onboard this machine."}},
                 status=403,
             )
-        _method, who = principal_onboarding(principal)
-        if machine.onboarded_by and who != machine.onboarded_by:
+        # The ARM PUT recorded str(principal): the user name, or the service principal's appId.
+        if machine.onboarded_by and str(principal) != machine.onboarded_by:
             return Response(
                 {
                     "error": {
@@ -249,40 +234,3 @@ class MachineCertificateApi(APIView):
                 "vmId": str(machine.vm_id),
             }
         )
-
-
-# --- ARM PUT hook ------------------------------------------------------------------------------------------------
-
-
-def arm_put_registration(*, request, resource_group, name: str, location: str, tags, properties):
-    """Called by the ARM machine PUT. When the body carries ``properties.clientPublicKey`` (an agent registering),
-    check the caller may onboard into the group and register through ``machine_register``; returns the Upsert, or
-    ``None`` for an ordinary PUT. Raises ``ApplicationError`` (Forbidden, Conflict ``ResourceExists``, Invalid)."""
-    from arcportal.exceptions import Forbidden
-
-    if not isinstance(properties, dict) or not properties.get("clientPublicKey"):
-        return None
-    principal = request.user
-    scope = f"{resource_group.arm_id}/providers/Microsoft.HybridCompute/machines/{name}"
-    if not authz.can(principal, authz.ONBOARD, scope):
-        raise Forbidden(
-            f"The client does not have authorization to perform action 'Microsoft.HybridCompute/machines/write' "
-            f"over scope '{scope}'.",
-        )
-    method, who = principal_onboarding(principal)
-    raw = request.data.get("properties") if isinstance(request.data, dict) else None
-    correlation_id = ""
-    if isinstance(raw, dict):
-        correlation_id = str(raw.get("correlationId") or "")
-    return machine_register(
-        resource_group=resource_group,
-        name=name,
-        location=location,
-        tags=tags,
-        properties=properties,
-        correlation_id=correlation_id,
-        onboarding_method=method,
-        onboarded_by=who,
-        actor=who,
-        actor_type="Application" if method == "service_principal" else "User",
-    )

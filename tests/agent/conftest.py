@@ -1,0 +1,154 @@
+"""Fixtures for agent tests: an onboarding service principal, a resource group, the agent as a real subprocess."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Agent:
+    """``azcmagent`` run as ``python -m azcmagent.cli`` with its own AZCMAGENT_HOME (one simulated host)."""
+
+    home: Path
+    vm_uuid: str
+    portal_url: str
+    ca_file: str
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AZCMAGENT_", "DJANGO_"))}
+        env.update(
+            AZCMAGENT_HOME=str(self.home),
+            AZCMAGENT_VM_UUID=self.vm_uuid,
+            AZCMAGENT_PORTAL_URL=self.portal_url,
+            AZCMAGENT_CA_FILE=self.ca_file,
+            AZCMAGENT_SERVICE_MAX_SECONDS="60",
+            AZCMAGENT_INSTALL_CONFIG=str(self.home / "no-install.json"),
+        )
+        env.update(self.extra_env)
+        return env
+
+    def run(self, *args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "azcmagent.cli", *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.home,
+            **kwargs,
+        )
+
+    def popen(self, *args: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "azcmagent.cli", *args],
+            env=self.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=self.home,
+        )
+
+    def service_pid(self) -> int | None:
+        try:
+            return int((self.home / "himds.pid").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def stop_service(self) -> None:
+        pid = self.service_pid()
+        if pid is None:
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def make_agent(tmp_path, tls_live_server):
+    """``make_agent(vm_uuid=None, **env)`` → an Agent on a fresh simulated host. Services are stopped at teardown."""
+    agents: list[Agent] = []
+
+    def make(vm_uuid: str | None = None, **extra_env: str) -> Agent:
+        home = tmp_path / f"host-{len(agents)}"
+        home.mkdir()
+        agent = Agent(
+            home=home,
+            vm_uuid=vm_uuid or str(uuid.uuid4()).upper(),
+            portal_url=tls_live_server.url,
+            ca_file=tls_live_server.ca_file,
+            extra_env=dict(extra_env),
+        )
+        agents.append(agent)
+        return agent
+
+    yield make
+    for agent in agents:
+        agent.stop_service()
+
+
+@pytest.fixture
+def resource_group(subscription):
+    from machines.services import resource_group_create
+
+    return resource_group_create(subscription=subscription, name="arc-servers", location="westeurope")
+
+
+@pytest.fixture
+def make_service_principal(subscription):
+    """``make_service_principal(**kw)`` → (ServicePrincipal, secret) with the onboarding role on the subscription."""
+    from onboarding.models import Role
+    from onboarding.service_principals import service_principal_create
+
+    def make(**kwargs):
+        options = {
+            "display_name": "Arc server onboarding account",
+            "role": Role.ONBOARDING,
+            "scope": f"/subscriptions/{subscription.subscription_id}",
+        }
+        options.update(kwargs)
+        created = service_principal_create(**options)
+        return created.service_principal, created.secret
+
+    return make
+
+
+def connect_args(subscription, tenant, *, resource_group="arc-servers", name="web-01", extra=()):
+    return [
+        "connect",
+        "--resource-group",
+        resource_group,
+        "--tenant-id",
+        str(tenant.tenant_id),
+        "--location",
+        "westeurope",
+        "--subscription-id",
+        str(subscription.subscription_id),
+        "--cloud",
+        "AzureCloud",
+        "--resource-name",
+        name,
+        *extra,
+    ]
