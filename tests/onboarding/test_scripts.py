@@ -119,7 +119,8 @@ def test_goldens_show_the_real_portal_structure():
         "$env:CORRELATION_ID = '8d6f4a5e-1c2b-4e3f-9a8b-7c6d5e4f3a2b';",
         "$env:CLOUD = 'AzureCloud';",
         "$ServicePrincipalClientSecret = '<ENTER SECRET HERE>';",
-        "& $installScript -Proxy $proxyUrl;",
+        "$installArgs.Proxy = $proxyUrl",
+        "& $installScript @installArgs;",
         "[Net.ServicePointManager]::SecurityProtocol = [Net.ServicePointManager]::SecurityProtocol -bor 3072;",
     ):
         assert line in windows

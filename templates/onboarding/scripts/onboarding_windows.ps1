@@ -177,24 +177,25 @@ try {
     Invoke-ArcPortalRequest -Uri "$portalUrl/downloads/install_windows_azcmagent.ps1" -OutFile $installScript -Proxy $proxyUrl
 
     # Install the hybrid agent
-    $global:LASTEXITCODE = 0
+    $installArgs = @{ PortalUrl = $portalUrl; CaFile = $caFile }
     if ($proxyUrl) {
-        & $installScript -Proxy $proxyUrl;
-    } else {
-        & $installScript;
+        $installArgs.Proxy = $proxyUrl
     }
+    $global:LASTEXITCODE = 0
+    & $installScript @installArgs;
     if ($LASTEXITCODE -ne 0) {
         throw "The agent installation failed with exit code $LASTEXITCODE."
     }
     Start-Sleep -Seconds 1
 
+    # The agent's own executable (not a .cmd wrapper: cmd.exe would reinterpret the arguments).
     $agentPrefix = $env:AZCMAGENT_PREFIX
     if (-not $agentPrefix) {
-        $agentPrefix = Join-Path $env:ProgramW6432 'AzureConnectedMachineAgent'
+        $agentPrefix = Join-Path $env:ProgramFiles 'AzureConnectedMachineAgent'
     }
-    $azcmagent = @('bin\azcmagent.exe', 'Scripts\azcmagent.exe', 'azcmagent.exe') | ForEach-Object { Join-Path $agentPrefix $_ } | Where-Object { Test-Path $_ } | Select-Object -First 1
+    $azcmagent = @('venv\Scripts\azcmagent.exe', 'bin\azcmagent.exe') | ForEach-Object { Join-Path $agentPrefix $_ } | Where-Object { Test-Path -LiteralPath $_ } | Select-Object -First 1
     if (-not $azcmagent) {
-        $azcmagent = (Get-Command azcmagent -ErrorAction Stop).Source
+        $azcmagent = (Get-Command 'azcmagent.exe' -CommandType Application -ErrorAction Stop | Select-Object -First 1).Source
     }
 
     # Run connect command: azcmagent connect --resource-group … --tenant-id … --location … --subscription-id … --cloud … --correlation-id …
