@@ -101,7 +101,11 @@ class ResourceGroupCreateForm(forms.Form):
 class ResourceGroupDeleteForm(forms.Form):
     """Azure's rule: type the resource group's name to confirm."""
 
-    confirm_name = forms.CharField(label="Type the resource group name", strip=True)
+    confirm_name = forms.CharField(
+        label="Type the resource group name",
+        strip=True,
+        error_messages={"required": "Type the resource group's name to confirm the deletion."},
+    )
 
     def __init__(self, *args, resource_group_name: str, **kwargs):
         super().__init__(*args, **kwargs)
@@ -161,7 +165,11 @@ class MachineDeleteForm(forms.Form):
     """Azure's bulk delete: type "delete" to confirm."""
 
     machine = MachineIdsField()
-    confirm = forms.CharField(label='Type "delete" to confirm', strip=True)
+    confirm = forms.CharField(
+        label='Type "delete" to confirm',
+        strip=True,
+        error_messages={"required": 'Type "delete" to confirm the deletion.'},
+    )
 
     def clean_confirm(self):
         typed = self.cleaned_data["confirm"]

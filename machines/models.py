@@ -137,6 +137,8 @@ class Machine(models.Model):
             models.Index(Lower("name"), name="machine_name_lower_idx"),
             models.Index(fields=["location"], name="machine_location_idx"),
             models.Index(fields=["os_name"], name="machine_os_name_idx"),
+            # The status sweep claims due rows by (recorded status, heartbeat range): cost ∝ transitions.
+            models.Index(fields=["status", "last_heartbeat_at"], name="machine_status_heartbeat_idx"),
         ]
 
     def __str__(self) -> str:

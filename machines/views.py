@@ -411,6 +411,7 @@ def machine_tags(request: HttpRequest, subscription_id: str, resource_group: str
         except ApplicationError as exc:
             formset.non_form_errors().append(exc.message)
         else:
+            machine = selectors.machine_get_by_id(pk=machine.pk)  # the prefetched tags are stale now
             if is_partial(request):
                 return render(request, "machines/partials/machine_tags.html", _tags_context(machine))
             messages.success(request, f"Saved the tags of {machine.name}.")
