@@ -27,7 +27,7 @@ from django.utils import timezone
 from machines import status as rules
 from machines.models import Machine, MachineStatusEvent
 from machines.querysets import status_q
-from machines.status import StatusThresholds
+from machines.status import StatusThresholds, status_cutoffs
 
 SWEEP_REASON = "Status sweep"
 
@@ -52,23 +52,37 @@ class StatusEventRow:
 
 
 def sweep_steps(*, now: datetime, thresholds: StatusThresholds) -> list[SweepStep]:
+    """The three transitions, in order. Each predicate names the recorded statuses it moves *from* (an ``IN``
+    list, never ``<>``), so that the ``(status, last_heartbeat_at)`` index reaches exactly the due rows: a fleet
+    of long-offline machines costs nothing once their transitions are recorded."""
+    cutoffs = status_cutoffs(now=now, thresholds=thresholds)
+
     def rng(value: str) -> Q:
         return status_q(value, now=now, thresholds=thresholds)
 
+    def recorded(*values: str) -> Q:
+        return Q(status__in=values) if len(values) > 1 else Q(status=values[0])
+
     return [
-        SweepStep(rules.CONNECTED, timedelta(0), rng(rules.CONNECTED) & ~Q(status=rules.CONNECTED)),
+        SweepStep(
+            rules.CONNECTED,
+            timedelta(0),
+            recorded(rules.AWAITING, rules.DISCONNECTED, rules.EXPIRED) & rng(rules.CONNECTED),
+        ),
         SweepStep(
             rules.DISCONNECTED,
             thresholds.offline_after,
-            (rng(rules.DISCONNECTED) & ~Q(status=rules.DISCONNECTED))
-            | (rng(rules.EXPIRED) & ~Q(status__in=[rules.DISCONNECTED, rules.EXPIRED])),
+            # Connected (or never recorded) and now older than the offline threshold: Disconnected, even when it is
+            # already past expiry (the Expired step follows); recorded Expired but back in range: Disconnected.
+            (recorded(rules.AWAITING, rules.CONNECTED) & Q(last_heartbeat_at__lt=cutoffs.connected_since))
+            | (recorded(rules.EXPIRED) & rng(rules.DISCONNECTED)),
         ),
-        SweepStep(rules.EXPIRED, thresholds.expired_after, rng(rules.EXPIRED) & Q(status=rules.DISCONNECTED)),
+        SweepStep(rules.EXPIRED, thresholds.expired_after, recorded(rules.DISCONNECTED) & rng(rules.EXPIRED)),
     ]
 
 
 def _due_rows(step: SweepStep, *, limit: int):
-    """The claim: due rows in id order, locked, skipping rows another transaction holds."""
+    """The claim (ORM path): due rows in id order, locked where the database can, skipping rows others hold."""
     return (
         Machine.objects.filter(step.due)
         .order_by("pk")
@@ -120,11 +134,9 @@ RETURNING id, machine_id, from_status, to_status, at, reason
 
 def sweep_chunk_sql(step: SweepStep, *, limit: int, recorded_at: datetime | None = None) -> list[StatusEventRow]:
     recorded_at = recorded_at or timezone.now()
+    # No ORDER BY (not even the model's default): LIMIT then stops the index scan after ``limit`` due rows.
     claim = (
-        Machine.objects.filter(step.due)
-        .order_by("pk")
-        .select_for_update(skip_locked=True)
-        .values("pk", "status")[:limit]
+        Machine.objects.filter(step.due).order_by().select_for_update(skip_locked=True).values("pk", "status")[:limit]
     )
     claim_sql, claim_params = claim.query.get_compiler(using=claim.db).as_sql()
     qn = connection.ops.quote_name
