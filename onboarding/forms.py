@@ -50,7 +50,7 @@ class BasicsForm(forms.Form):
     location = forms.ChoiceField(label="Region", choices=REGION_CHOICES, initial="westeurope")
     os = forms.ChoiceField(label="Operating system", choices=OS_CHOICES, widget=forms.RadioSelect, initial=OS_LINUX)
     connectivity = forms.ChoiceField(
-        label="Connectivity method",
+        label="How the agent connects",
         choices=[(CONNECTIVITY_PUBLIC, "Public endpoint"), (CONNECTIVITY_PROXY, "Proxy server")],
         widget=forms.RadioSelect,
         initial=CONNECTIVITY_PUBLIC,
