@@ -208,6 +208,8 @@ SPECTACULAR_SETTINGS = {
     "DEFAULT_GENERATOR_CLASS": "arcportal.arm.schema.ArmSchemaGenerator",
     "SCHEMA_PATH_PREFIX": "",
     "COMPONENT_SPLIT_REQUEST": True,
+    # ARM leaves out absent optional members, so computed (read-only) members are not "required" in responses.
+    "COMPONENT_NO_READ_ONLY_REQUIRED": True,
     # Swagger UI served from our own static files, never a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
