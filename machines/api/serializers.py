@@ -162,6 +162,8 @@ class ResourceGroupPropertiesOutput(serializers.Serializer):
 
 
 class ResourceGroupOutput(CompactSerializer):
+    """A Microsoft.Resources/resourceGroups resource."""
+
     id = serializers.CharField(source="arm_id")
     name = serializers.CharField()
     type = serializers.SerializerMethodField()
@@ -207,6 +209,8 @@ class IdentityOutput(serializers.Serializer):
 
 
 class SystemDataOutput(CompactSerializer):
+    """Who created and last modified the resource, and when (RFC 3339)."""
+
     createdBy = serializers.CharField(source="created_by", required=False)
     createdByType = serializers.CharField(source="created_by_type", required=False)
     createdAt = Rfc3339DateTimeField(source="created_at", required=False)
@@ -301,6 +305,8 @@ class ExtensionInstanceViewOutput(serializers.Serializer):
 
 
 class ExtensionPropertiesOutput(CompactSerializer):
+    """An extension's properties. ``protectedSettings`` are stored encrypted and never returned."""
+
     publisher = serializers.CharField(required=False)
     type = serializers.CharField(required=False)
     typeHandlerVersion = serializers.CharField(source="type_handler_version", required=False)
@@ -317,6 +323,8 @@ class ExtensionPropertiesOutput(CompactSerializer):
 
 
 class ExtensionOutput(CompactSerializer):
+    """A Microsoft.HybridCompute/machines/extensions resource."""
+
     id = serializers.SerializerMethodField()
     name = serializers.CharField()
     type = serializers.SerializerMethodField()
@@ -359,6 +367,8 @@ class ExtensionPatchInput(serializers.Serializer):
 
 
 class MachinePropertiesOutput(CompactSerializer):
+    """A machine's properties; ``status`` is derived from the last heartbeat at request time."""
+
     provisioningState = serializers.CharField(source="provisioning_state")
     status = serializers.SerializerMethodField()
     lastStatusChange = serializers.SerializerMethodField()
@@ -463,6 +473,8 @@ class MachinePropertiesOutput(CompactSerializer):
 
 
 class MachineOutput(CompactSerializer):
+    """A Microsoft.HybridCompute/machines resource (an Azure Arc-enabled server)."""
+
     id = serializers.CharField(source="arm_id")
     name = serializers.CharField()
     type = serializers.SerializerMethodField()
