@@ -378,7 +378,7 @@ def machine_status_sweep(*, now: datetime) -> SweepResult:
             count += len(events)
             if len(events) < SWEEP_CHUNK:
                 break
-        done[step.target] = count
+        done[step.target] = done.get(step.target, 0) + count
     result = SweepResult(done)
     if result.total:
         logger.info("status sweep at %s: %s", now.isoformat(), done)

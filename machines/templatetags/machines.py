@@ -55,3 +55,23 @@ def machine_detail_url(machine) -> str:
 @register.filter
 def os_display(machine) -> str:
     return machine.os_sku or machine.get_os_name_display() or machine.os_type
+
+
+# Command-bar icons as inline SVG (16×16, currentColor): crisp everywhere, no icon font or emoji needed.
+ICONS = {
+    "add": "M7.5 2h1v5.5H14v1H8.5V14h-1V8.5H2v-1h5.5z",
+    "refresh": "M8 2.5a5.5 5.5 0 0 1 4.7 2.6V2.5h1v4h-4v-1h2.4A4.5 4.5 0 1 0 12.5 8h1A5.5 5.5 0 1 1 8 2.5z",
+    "download": "M7.5 2h1v7.8l2.6-2.6.7.7L8 11.7 4.2 7.9l.7-.7 2.6 2.6zM3 13h10v1H3z",
+    "tag": "M2 2h6l6 6-6 6-6-6zm1 1v4.6l5 5 4.6-4.6-5-5zm2.5 1.5a1 1 0 1 1 0 2 1 1 0 0 1 0-2z",
+    "delete": "M6 1.5h4v1h3.5v1H2.5v-1H6zM3.5 4.5h9l-.7 9.5H4.2zm1.1 1 .5 7.5h5.8l.5-7.5zM6.5 6.5h1v5h-1zm2 0h1v5h-1z",
+    "edit": "M11.3 1.8l2.9 2.9-8.4 8.4H2.9v-2.9zm0 1.4L4 10.6v1.5h1.4l7.4-7.4z",
+}
+
+
+@register.simple_tag
+def icon(name: str) -> str:
+    return format_html(
+        '<svg class="icon" viewBox="0 0 16 16" width="16" height="16" aria-hidden="true" focusable="false">'
+        '<path fill="currentColor" fill-rule="evenodd" d="{}"/></svg>',
+        ICONS[name],
+    )

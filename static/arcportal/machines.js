@@ -8,6 +8,11 @@
     document.querySelectorAll(".needs-selection").forEach(function (button) { button.disabled = count === 0; });
     var label = document.querySelector(".selection-count");
     if (label) { label.textContent = count ? count + " selected" : ""; }
+    var names = Array.prototype.map.call(selected(), function (box) { return box.getAttribute("data-name"); });
+    document.querySelectorAll(".dialog-selection").forEach(function (line) {
+      line.textContent = count ? count + (count === 1 ? " machine selected: " : " machines selected: ") +
+        names.slice(0, 5).join(", ") + (count > 5 ? ", …" : "") : "";
+    });
     var all = document.getElementById("select-all");
     var boxes = document.querySelectorAll(".row-select");
     if (all) { all.checked = boxes.length > 0 && count === boxes.length; all.indeterminate = count > 0 && count < boxes.length; }
