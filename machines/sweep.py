@@ -52,7 +52,7 @@ class StatusEventRow:
 
 
 def sweep_steps(*, now: datetime, thresholds: StatusThresholds) -> list[SweepStep]:
-    """The three transitions, in order. Each predicate names the recorded statuses it moves *from* (an ``IN``
+    """The transitions, in order. Each predicate names the recorded statuses it moves *from* (an ``IN``
     list, never ``<>``), so that the ``(status, last_heartbeat_at)`` index reaches exactly the due rows: a fleet
     of long-offline machines costs nothing once their transitions are recorded."""
     cutoffs = status_cutoffs(now=now, thresholds=thresholds)
@@ -69,14 +69,15 @@ def sweep_steps(*, now: datetime, thresholds: StatusThresholds) -> list[SweepSte
             timedelta(0),
             recorded(rules.AWAITING, rules.DISCONNECTED, rules.EXPIRED) & rng(rules.CONNECTED),
         ),
+        # Connected (or never recorded) and now older than the offline threshold: Disconnected, even when it is
+        # already past expiry (the Expired step follows).
         SweepStep(
             rules.DISCONNECTED,
             thresholds.offline_after,
-            # Connected (or never recorded) and now older than the offline threshold: Disconnected, even when it is
-            # already past expiry (the Expired step follows); recorded Expired but back in range: Disconnected.
-            (recorded(rules.AWAITING, rules.CONNECTED) & Q(last_heartbeat_at__lt=cutoffs.connected_since))
-            | (recorded(rules.EXPIRED) & rng(rules.DISCONNECTED)),
+            recorded(rules.AWAITING, rules.CONNECTED) & Q(last_heartbeat_at__lt=cutoffs.connected_since),
         ),
+        # Recorded Expired but back in the Disconnected range (only after ARC_EXPIRED_AFTER_DAYS was raised).
+        SweepStep(rules.DISCONNECTED, thresholds.offline_after, recorded(rules.EXPIRED) & rng(rules.DISCONNECTED)),
         SweepStep(rules.EXPIRED, thresholds.expired_after, recorded(rules.DISCONNECTED) & rng(rules.EXPIRED)),
     ]
 
