@@ -185,6 +185,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(env.int("ARC_BEAT_LIVENESS_SECONDS", default=30)),
         "options": {"expires": 30.0},
     },
+    "webhook-requeue-stale": {
+        # Deliveries written with a transition but never attempted (lost between commit and enqueue) go out again.
+        "task": "machines.tasks.webhook_requeue_stale_task",
+        "schedule": 300.0,
+        "options": {"expires": 300.0},
+    },
 }
 
 # --- REST framework / OpenAPI --------------------------------------------------------------------------------
