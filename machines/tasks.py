@@ -7,7 +7,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from machines.services import machine_status_sweep
-from machines.webhooks import WebhookDeliveryFailed, webhook_delivery_send
+from machines.webhooks import WebhookDeliveryFailed, webhook_deliveries_requeue_stale, webhook_delivery_send
 
 logger = logging.getLogger(__name__)
 
@@ -43,3 +43,12 @@ def webhook_deliver_task(delivery_id: int) -> int | None:
     status_code = webhook_delivery_send(delivery_id=delivery_id)
     logger.info("webhook delivery %s answered %s", delivery_id, status_code)
     return status_code
+
+
+@shared_task
+def webhook_requeue_stale_task() -> int:
+    """Housekeeping (beat): deliveries written but never attempted are enqueued again."""
+    count = webhook_deliveries_requeue_stale(now=timezone.now())
+    if count:
+        logger.warning("re-enqueued %s stale webhook deliveries", count)
+    return count

@@ -16,7 +16,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import httpx
@@ -37,6 +37,8 @@ DELIVERY_TIMEOUT_SECONDS = 10.0
 MAX_ERROR_LENGTH = 2000
 # Tests swap in an ``httpx.MockTransport``; None means real network I/O.
 DELIVERY_TRANSPORT: httpx.BaseTransport | None = None
+# A delivery never attempted this long after it was written is enqueued again (webhook_deliveries_requeue_stale).
+STALE_AFTER = timedelta(minutes=5)
 
 
 class WebhookDeliveryFailed(Exception):
@@ -178,6 +180,21 @@ def webhook_deliveries_enqueue(*, delivery_ids: Sequence[int]) -> None:
 
     for delivery_id in delivery_ids:
         webhook_deliver_task.delay(delivery_id)
+
+
+def webhook_deliveries_requeue_stale(*, now: datetime, older_than: timedelta = STALE_AFTER) -> int:
+    """Enqueue again the deliveries that were written but never attempted (the process died between the commit
+    and the enqueue, or the broker lost the message). Delivery is at least once: receivers dedupe on
+    ``X-ArcPortal-Delivery``."""
+    ids = list(
+        WebhookDelivery.objects.filter(
+            attempts=0, delivered_at__isnull=True, created_at__lt=now - older_than, webhook__enabled=True
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:1000]
+    )
+    webhook_deliveries_enqueue(delivery_ids=ids)
+    return len(ids)
 
 
 # --- Delivery ------------------------------------------------------------------------------------------------

@@ -296,3 +296,18 @@ def test_webhook_page_is_for_administrators_only(client, django_user_model, subs
     user = django_user_model.objects.create_user(username="reader", password="pw-reader-123")
     client.force_login(user)
     assert client.get(reverse("webhooks:webhook-list")).status_code == 403
+
+
+def test_deliveries_never_attempted_are_enqueued_again(db, now, offline_machine, monkeypatch):
+    _, delivery = _one_delivery(offline_machine, now)
+    sent = []
+    monkeypatch.setattr(webhook_deliver_task, "delay", sent.append)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(created_at=now - timedelta(minutes=10))
+    fresh = WebhookDelivery.objects.create(webhook=delivery.webhook, payload={}, event=None)
+    WebhookDelivery.objects.filter(pk=fresh.pk).update(created_at=now - timedelta(minutes=1))
+    attempted = WebhookDelivery.objects.create(webhook=delivery.webhook, payload={}, attempts=2)
+    WebhookDelivery.objects.filter(pk=attempted.pk).update(created_at=now - timedelta(hours=1))
+
+    assert webhooks.webhook_deliveries_requeue_stale(now=now) == 1
+    assert sent == [delivery.pk]
+    assert fresh.pk not in sent
