@@ -260,7 +260,7 @@ SUDO_STUB = "#!/bin/bash\n" + RECORD + 'record sudo "$@"\nexec "$@"\n'
 ID_STUB = '#!/bin/bash\nif [ "$1" = -u ]; then echo "$STUB_UID"; else echo "uid=$STUB_UID"; fi\n'
 REAL_TOOLS = [
     "bash", "awk", "tr", "base64", "sha256sum", "cut", "mktemp", "rm", "mkdir", "tee", "tail", "env", "cat",
-    "cp", "chmod", "date", "grep", "sed", "ls",
+    "cp", "chmod", "date", "grep", "sed", "ls", "touch", "whoami",  # touch/whoami: hostile values would find them
 ]  # fmt: skip
 
 
