@@ -87,7 +87,30 @@ class Agent:
 
 
 @pytest.fixture
-def make_agent(tmp_path, tls_live_server):
+def db_lock(tls_live_server):
+    """Serialize the live server's requests (and any test code holding this lock).
+
+    The TLS live server shares one in-memory SQLite connection between its request threads and the test; two
+    requests at once (a browser and a polling agent, or a heartbeat and a test query) would otherwise collide in
+    "cannot start a transaction within a transaction".
+    """
+    import threading
+
+    lock = threading.RLock()
+    httpd = tls_live_server.thread.httpd
+    app = httpd.get_app()
+
+    def serialized(environ, start_response):
+        with lock:
+            return app(environ, start_response)
+
+    httpd.set_app(serialized)
+    yield lock
+    httpd.set_app(app)
+
+
+@pytest.fixture
+def make_agent(tmp_path, tls_live_server, db_lock):
     """``make_agent(vm_uuid=None, **env)`` → an Agent on a fresh simulated host. Services are stopped at teardown."""
     agents: list[Agent] = []
 
@@ -152,3 +175,64 @@ def connect_args(subscription, tenant, *, resource_group="arc-servers", name="we
         name,
         *extra,
     ]
+
+
+class OutputReader:
+    """Reads a subprocess's output on a thread so a test can wait for a line with a timeout."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        import queue
+        import threading
+
+        self.process = process
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._pump, daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        for line in self.process.stdout:
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def wait_for(self, pattern: str, timeout: float = 30):
+        import queue
+        import re
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self._queue.get(timeout=max(0.05, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            self.lines.append(line)
+            match = re.search(pattern, line)
+            if match:
+                return match
+        raise AssertionError(f"{pattern!r} not seen in the agent's output:\n{''.join(self.lines)}")
+
+    def finish(self, timeout: float = 30) -> int:
+        try:
+            code = self.process.wait(timeout=timeout)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        self._thread.join(timeout=5)
+        while not self._queue.empty():
+            line = self._queue.get()
+            if line:
+                self.lines.append(line)
+        return code
+
+    @property
+    def text(self) -> str:
+        return "".join(self.lines)
+
+
+SIGN_IN = (
+    r"To sign in, use a web browser to open the page (?P<url>https://\S+/devicelogin) and enter the code "
+    r"(?P<code>[A-Z0-9]{4}-[A-Z0-9]{4}) to authenticate\."
+)

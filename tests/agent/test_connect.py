@@ -227,7 +227,7 @@ def test_bad_arguments_exit_23_and_an_unknown_region_exits_20(make_agent, subscr
 
 
 def test_the_service_stops_with_a_clear_log_line_when_the_machine_is_deleted(
-    settings, make_agent, make_service_principal, subscription, tenant, resource_group
+    settings, db_lock, make_agent, make_service_principal, subscription, tenant, resource_group
 ):
     from machines.services import machine_delete
 
@@ -237,17 +237,20 @@ def test_the_service_stops_with_a_clear_log_line_when_the_machine_is_deleted(
     assert agent.run(*connect_args(subscription, tenant, extra=_sp_args(sp, secret))).returncode == 0
     pid = agent.service_pid()
     assert pid is not None
-    machine = Machine.objects.get()
+    with db_lock:
+        machine = Machine.objects.get()
     first_beat = machine.last_heartbeat_at
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        machine.refresh_from_db()
+        with db_lock:
+            machine.refresh_from_db()
         if machine.last_heartbeat_at > first_beat:
             break
         time.sleep(0.2)
     assert machine.last_heartbeat_at > first_beat, "the background service sends heartbeats"
 
-    machine_delete(machine=machine)
+    with db_lock:
+        machine_delete(machine=machine)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and agent.service_pid() is not None:
         time.sleep(0.2)
