@@ -35,7 +35,7 @@ from machines.forms import (
 )
 from machines.regions import REGION_CHOICES, display_name
 from machines.status import derive_status, portal_label
-from machines.templatetags.machines import status_css
+from machines.templatetags.machines import status_badge, status_css
 
 CSV_CHUNK = 2000
 # Columns of the grid, in order: (sort key or None, header).
@@ -82,8 +82,42 @@ def _list_params(query: QueryDict) -> QueryDict:
     return params
 
 
-def _machine_list_context(request: HttpRequest, query: QueryDict) -> tuple[dict, int]:
-    """Everything the list page and its rows fragment show, and the status code (400 for a bad filter)."""
+def _ago(moment: datetime, now: datetime) -> str:
+    """Compact age for the grid ("42 s ago", "5 min ago", "3 h ago", "12 d ago"); the exact time is the title."""
+    seconds = max(0, int((now - moment).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
+
+
+def _machine_rows(machines, now: datetime) -> list[dict]:
+    """The grid's cells, computed in Python once per row (a page is re-rendered every poll)."""
+    rows = []
+    for machine in machines:
+        beat = machine.last_heartbeat_at
+        rows.append(
+            {
+                "pk": machine.pk,
+                "name": machine.name,
+                "url": machine_url(machine),
+                "status": machine.derived_status,
+                "badge": status_badge(machine.derived_status),
+                "resource_group": machine.resource_group.name,
+                "location": display_name(machine.location),
+                "os": machine.os_sku or machine.get_os_name_display() or machine.os_type,
+                "agent_version": machine.agent_version,
+                "heartbeat_iso": beat.isoformat() if beat else "",
+                "heartbeat_title": f"{beat:%Y-%m-%d %H:%M:%S} UTC" if beat else "",
+                "heartbeat_ago": _ago(beat, now) if beat else "",
+                "tags": [f"{tag.key}: {tag.value}" if tag.value else tag.key for tag in machine.tag_set.all()],
+            }
+        )
+    return rows
+
+
+def _machine_list_context(request: HttpRequest, query: QueryDict, *, full_page: bool = True) -> tuple[dict, int]:
+    """Everything the list page (or only its rows fragment) shows, and the status code (400 for a bad filter)."""
     now = request_now()
     params = _list_params(query)
     filterset = selectors.machine_list_filtered(params=params, now=now)
@@ -93,14 +127,17 @@ def _machine_list_context(request: HttpRequest, query: QueryDict) -> tuple[dict,
         "params": params,
         "query": params.urlencode(),
         "refresh_seconds": settings.ARC_LIST_REFRESH_SECONDS,
-        "columns": _columns(params),
-        "pills": _filter_pills(params),
-        "status_choices": STATUS_CHOICES,
-        "region_choices": REGION_CHOICES,
-        "os_choices": OsType.choices,
-        "subscriptions": selectors.subscription_list(),
-        "resource_groups": selectors.resource_group_names(),
     }
+    if full_page:
+        context.update(
+            columns=_columns(params),
+            pills=_filter_pills(params),
+            status_choices=STATUS_CHOICES,
+            region_choices=REGION_CHOICES,
+            os_choices=OsType.choices,
+            subscriptions=selectors.subscription_list(),
+            resource_groups=selectors.resource_group_names(),
+        )
     if not filterset.is_valid():
         errors = [f"{message}" for messages_ in filterset.errors.values() for message in messages_]
         context.update(filter_errors=errors, machines=[], counts=None, page=None, fleet_empty=False)
@@ -109,7 +146,7 @@ def _machine_list_context(request: HttpRequest, query: QueryDict) -> tuple[dict,
     counts = selectors.machine_status_counts(queryset=queryset, now=now)
     paginator = CountedPaginator(queryset, settings.ARC_PORTAL_PAGE_SIZE, count=counts["total"])
     page = paginator.get_page(params.get("page"))
-    machines = selectors.machines_with_status(machines=page.object_list, now=now)
+    machines = _machine_rows(selectors.machines_with_status(machines=page.object_list, now=now), now)
     filtered = bool(filterset.active_filters())
     fleet_empty = counts["total"] == 0 and (not filtered or not selectors.machine_fleet_exists())
     context.update(
@@ -206,8 +243,9 @@ def _page_links(params: QueryDict, page) -> dict:
 @require_GET
 def machine_list(request: HttpRequest) -> HttpResponse:
     """Machines – Azure Arc. An HTMX poll of the same URL gets only the rows (and the counts, out of band)."""
-    context, status = _machine_list_context(request, request.GET)
-    if is_partial(request):
+    partial = is_partial(request)
+    context, status = _machine_list_context(request, request.GET, full_page=not partial)
+    if partial:
         return render(request, "machines/partials/machine_rows.html", {**context, "oob": True}, status=status)
     return render(request, "machines/machine_list.html", context, status=status)
 

@@ -1,0 +1,267 @@
+"""Benchmark of the Machines list page (server time) and its counts query on a throwaway database.
+
+    .venv/bin/python bench/list_page.py [--machines 100000] [--repeat 30] [--keep]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/arcportal_bench .venv/bin/python bench/list_page.py
+
+Without DATABASE_URL it uses a SQLite file in a temporary directory (ARC_VAR_DIR). With a PostgreSQL URL it always
+works on a database named ``arcportal_bench`` (created and dropped here; never the database the URL names
+otherwise). It seeds N machines with bulk_create in batches, then times the list page through Django's test Client
+with a signed-in user (middleware, view, queries and template: the server's whole share of a request) for several
+filter combinations, plus the HTMX rows poll and the counts aggregate alone, and prints p50/p95 per case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_DB = "arcportal_bench"
+BATCH = 5000
+LOCATIONS = ["eastus", "eastus2", "westus2", "westeurope", "northeurope", "uksouth", "japaneast", "australiaeast"]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--machines", type=int, default=100_000, help="machines to seed (default 100000)")
+    parser.add_argument("--repeat", type=int, default=30, help="timed requests per case (default 30)")
+    parser.add_argument("--resource-groups", type=int, default=20)
+    parser.add_argument("--keep", action="store_true", help="keep the bench database afterwards")
+    return parser.parse_args()
+
+
+# --- Database set-up (before Django is imported) -----------------------------------------------------------------
+
+
+def prepare_database() -> tuple[str, callable]:
+    """Point DATABASE_URL at a throwaway database; return its kind and a cleanup function."""
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith(("postgres://", "postgresql://", "pgsql://")):
+        import psycopg
+
+        parts = urlsplit(url)
+        os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
+        admin_url = urlunsplit(parts._replace(path="/postgres", scheme="postgresql"))
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}"')
+            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+
+        def drop() -> None:
+            from django.db import connections
+
+            connections.close_all()
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+
+        return "postgresql", drop
+    if url:
+        sys.exit(f"bench/list_page.py supports SQLite (no DATABASE_URL) or PostgreSQL, not {url.split(':')[0]}")
+    tmp = Path(tempfile.mkdtemp(prefix="arcportal-bench-"))
+    os.environ["ARC_VAR_DIR"] = str(tmp)
+    os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
+    return "sqlite", lambda: shutil.rmtree(tmp, ignore_errors=True)
+
+
+def setup_django() -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ["DJANGO_SETTINGS_MODULE"] = "arcportal.settings"
+    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-" + uuid.uuid4().hex)
+    os.environ.setdefault("DJANGO_LOG_LEVEL", "ERROR")
+    import django
+    from django.conf import settings
+
+    django.setup()
+    # The test Client's host, and plain static storage (no collectstatic manifest in a throwaway run).
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+# --- Seeding -----------------------------------------------------------------------------------------------------
+
+
+def seed(n_machines: int, n_groups: int) -> dict:
+    from django.db import connection
+    from django.utils import timezone
+    from tqdm import tqdm
+
+    from machines.models import Machine, MachineTag, ResourceGroup
+    from machines.services import subscription_ensure_default, tenant_ensure
+
+    rng = random.Random(42)
+    now = timezone.now()
+    subscription = subscription_ensure_default(tenant=tenant_ensure())
+    groups = ResourceGroup.objects.bulk_create(
+        [
+            ResourceGroup(subscription=subscription, name=f"rg-{i:02d}", location=LOCATIONS[i % len(LOCATIONS)])
+            for i in range(n_groups)
+        ]
+    )
+
+    def heartbeat():
+        roll = rng.random()
+        if roll < 0.70:
+            return now - timedelta(seconds=rng.randint(0, 300))  # Connected
+        if roll < 0.85:
+            return now - timedelta(minutes=rng.randint(26, 60 * 24 * 30))  # Offline
+        if roll < 0.90:
+            return now - timedelta(days=rng.randint(46, 120))  # Expired
+        return None  # not connected yet
+
+    with tqdm(total=n_machines, unit="machine", desc="seeding") as progress:
+        for start in range(0, n_machines, BATCH):
+            size = min(BATCH, n_machines - start)
+            batch = []
+            for i in range(start, start + size):
+                windows = rng.random() < 0.4
+                batch.append(
+                    Machine(
+                        resource_group=groups[i % n_groups],
+                        name=f"srv-{i:07d}",
+                        location=LOCATIONS[rng.randrange(len(LOCATIONS))],
+                        os_name="windows" if windows else "linux",
+                        os_type="windows" if windows else "linux",
+                        os_sku="Windows Server 2022 Datacenter" if windows else "Ubuntu 22.04",
+                        agent_version=f"1.{rng.randint(40, 52)}.0",
+                        computer_name=f"srv-{i:07d}",
+                        last_heartbeat_at=heartbeat(),
+                        display_name=f"srv-{i:07d}",
+                    )
+                )
+            created = Machine.objects.bulk_create(batch, batch_size=BATCH)
+            tags = []
+            for machine in created:
+                tags.append(MachineTag(machine=machine, key="env", value=rng.choice(["prod", "dev", "test"])))
+                tags.append(MachineTag(machine=machine, key="team", value=f"team-{rng.randint(1, 50)}"))
+            MachineTag.objects.bulk_create(tags, batch_size=BATCH)
+            progress.update(size)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return {"subscription": subscription, "now": now}
+
+
+# --- Measuring ---------------------------------------------------------------------------------------------------
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def time_call(func, repeat: int) -> list[float]:
+    for _ in range(3):  # warm caches and connections
+        func()
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        func()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def main() -> None:
+    args = parse_args()
+    kind, cleanup = prepare_database()
+    try:
+        setup_django()
+        run(args, kind)
+    finally:
+        if args.keep:
+            print(f"kept the bench database ({os.environ['DATABASE_URL']})")
+        else:
+            cleanup()
+
+
+def run(args: argparse.Namespace, kind: str) -> None:
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from machines.filters import MachineFilterSet
+    from machines.models import Machine
+    from machines.selectors import machine_status_counts
+
+    print(f"database: {kind} ({connection.settings_dict['NAME']}), machines: {args.machines:,}")
+    call_command("migrate", verbosity=0)
+    started = time.perf_counter()
+    data = seed(args.machines, args.resource_groups)
+    print(f"seeded in {time.perf_counter() - started:.1f} s")
+
+    user = get_user_model().objects.create_superuser(username="bench", password=uuid.uuid4().hex)
+    client = Client()
+    client.force_login(user)
+    sub = data["subscription"].subscription_id
+    cases = [
+        ("no filter, page 1", ""),
+        ("status=Connected", "status=Connected"),
+        ("status=Disconnected, sort -last_heartbeat", "status=Disconnected&sort=-last_heartbeat"),
+        ("status=Expired", "status=Expired"),
+        ("location + os", "location=westeurope&os=windows"),
+        ("tag env=prod", "tag=env%3Dprod"),
+        ("resource group, sort -name", "resource_group=rg-07&sort=-name"),
+        ("name search q=srv-00042", "q=srv-00042"),
+        ("sort by status, page 100", "sort=status&page=100"),
+        ("sort by resource group", "sort=resource_group"),
+        ("everything combined", f"subscription={sub}&status=Connected&tag=team%3Dteam-7&os=linux&sort=agent_version"),
+    ]
+    rows = []
+    for label, query in cases:
+        url = f"/?{query}" if query else "/"
+
+        def get(url=url):
+            response = client.get(url)
+            assert response.status_code == 200, (url, response.status_code)
+            return response
+
+        with CaptureQueriesContext(connection) as queries:
+            get()
+        query_count = len(queries)  # read now: the next request resets the connection's query log
+        samples = time_call(get, args.repeat)
+        rows.append(("list " + label, samples, query_count))
+    poll = time_call(lambda: client.get("/?status=Connected", HTTP_HX_REQUEST="true"), args.repeat)
+    rows.append(("HTMX rows poll (status=Connected)", poll, None))
+
+    for label, params in [
+        ("counts: all machines", {}),
+        ("counts: tag env=prod", {"tag": "env=prod"}),
+        ("counts: location + os", {"location": "westeurope", "os": "windows"}),
+    ]:
+        now = timezone.now()
+        queryset = MachineFilterSet(params, queryset=Machine.objects.all(), now=now).qs
+        samples = time_call(
+            lambda queryset=queryset, now=now: machine_status_counts(queryset=queryset, now=now), args.repeat
+        )
+        rows.append((label, samples, 1))
+
+    width = max(len(label) for label, _, _ in rows)
+    print()
+    print(f"{'case':<{width}}  {'p50 ms':>8}  {'p95 ms':>8}  {'max ms':>8}  queries")
+    print("-" * (width + 40))
+    for label, samples, queries in rows:
+        print(
+            f"{label:<{width}}  {statistics.median(samples):8.1f}  {percentile(samples, 95):8.1f}  "
+            f"{max(samples):8.1f}  {queries if queries is not None else '':>7}"
+        )
+    worst = max(percentile(samples, 95) for label, samples, _ in rows if label.startswith("list"))
+    print(f"\nworst list p95: {worst:.1f} ms (goal < 150 ms on PostgreSQL); page size {settings.ARC_PORTAL_PAGE_SIZE}")
+
+
+if __name__ == "__main__":
+    main()
