@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -69,6 +70,24 @@ class ArmApiView(APIView):
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # authentication and permission first: 401 before 400
         self.api_version = request_api_version(request)
+        for name, value in kwargs.items():
+            if isinstance(value, str) and _has_control_characters(value):
+                raise ArmError(
+                    f"The path segment '{name}' contains control characters.",
+                    code="InvalidRequestUri",
+                    status=400,
+                    target=name,
+                )
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        # ARM's tracing headers: a request id of ours, and the client's ids echoed back.
+        response["x-ms-request-id"] = str(uuid.uuid4())
+        for header in ("x-ms-client-request-id", "x-ms-correlation-request-id"):
+            value = request.headers.get(header)
+            if value and len(value) <= 200 and not _has_control_characters(value):
+                response[header] = value
+        return response
 
     # --- helpers for subclasses ------------------------------------------------------------------------------
 
@@ -115,6 +134,13 @@ class ArmApiView(APIView):
                 code="InvalidRequestContent",
                 status=400,
             )
+        if _contains_nul(data):
+            # No database stores U+0000 in text (PostgreSQL refuses it), so it is refused here, up front.
+            raise ArmError(
+                "The request content was invalid: strings can't contain the NUL character (U+0000).",
+                code="InvalidRequestContent",
+                status=400,
+            )
         return dict(data)
 
     @property
@@ -122,6 +148,20 @@ class ArmApiView(APIView):
         """``(name, type)`` recorded as ARM ``systemData`` for writes."""
         principal = self.request.user
         return str(principal), getattr(principal, "actor_type", "User")
+
+
+def _has_control_characters(value: str) -> bool:
+    return any(ord(char) < 32 or ord(char) == 127 for char in value)
+
+
+def _contains_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_contains_nul(key) or _contains_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(item) for item in value)
+    return False
 
 
 def arm_route(views: Mapping[str, type[APIView]], *, path: str):

@@ -16,6 +16,7 @@ import logging
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
 from arcportal.arm.views import public_base_url
@@ -80,6 +81,7 @@ def jwks(request: HttpRequest, tenant: str) -> JsonResponse:
 
 @csrf_exempt
 @never_cache
+@sensitive_post_parameters("client_secret", "client_assertion", "device_code", "code", "refresh_token")
 @require_http_methods(["POST"])
 def token(request: HttpRequest, tenant: str) -> JsonResponse:
     """OAuth 2.0 token endpoint. Unknown form fields and headers (``client_info``, ``x-client-*``) are ignored."""

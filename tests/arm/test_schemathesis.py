@@ -18,7 +18,22 @@ from tests.arm.conftest import API, RG_API, machine_path, rg_path
 
 
 @pytest.fixture
-def arm_schema(db):
+def keep_db_connection():
+    """Raw WSGI calls fire request_started/finished, whose handler closes the DB connection: on PostgreSQL that
+    would end the test's transaction. Django's test client detaches the handler the same way."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def arm_schema(fuzz_world, keep_db_connection):
+    # After fuzz_world: Django's test client (used there) reconnects the handler keep_db_connection detaches.
     from arcportal.wsgi import application
 
     return schemathesis.openapi.from_wsgi("/api/schema/", application).include(path_regex="^/subscriptions")

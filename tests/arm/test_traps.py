@@ -366,3 +366,21 @@ def test_deleting_a_machine_deletes_its_extensions(arm, subscription, group, mac
     assert Extension.objects.count() == 1
     assert arm.delete(f"{machine_path(subscription, 'rg', 'vm')}?{API}").status_code == 204
     assert not Extension.objects.exists()
+
+
+def test_nul_characters_are_refused_up_front(arm, subscription, group):
+    path = f"{machine_path(subscription, 'rg', 'vm')}?{API}"
+    arm_error(arm.put(path, {"location": "eastus", "tags": {"k": "a\x00b"}}), 400, "InvalidRequestContent")
+    arm_error(
+        arm.put(path, {"location": "eastus", "properties": {"detectedProperties": {"\x00": "x"}}}),
+        400,
+        "InvalidRequestContent",
+    )
+    arm_error(arm.get(f"{machine_path(subscription, 'rg', 'v%00m')}?{API}"), 400, "InvalidRequestUri")
+    assert not Machine.objects.exists()
+
+
+def test_client_request_id_is_echoed(arm, subscription, group):
+    response = arm.get(f"{rg_path(subscription, 'rg')}?{RG_API}", HTTP_X_MS_CLIENT_REQUEST_ID="abc-123")
+    assert response["x-ms-client-request-id"] == "abc-123"
+    assert response["x-ms-request-id"]
