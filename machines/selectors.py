@@ -85,35 +85,10 @@ def machine_list_arm(*, subscription: Subscription, resource_group: ResourceGrou
 def extension_list(*, machine: Machine):
     from machines.models import Extension
 
-    return Extension.objects.filter(machine=machine).select_related("machine__resource_group__subscription").order_by(
-        "name", "pk"
-    )
-
-
-def extension_get(*, machine: Machine, name: str):
-    return extension_list(machine=machine).filter(name__iexact=name).first()
-
-
-# --- ARM plane -----------------------------------------------------------------------------------------------
-
-
-def machine_list_arm(*, subscription: Subscription, resource_group: ResourceGroup | None = None) -> QuerySet[Machine]:
-    """Machines of a subscription (or one of its groups) with tags and extensions, in a stable order for paging."""
-    from machines.models import Extension
-
-    qs = machine_base_queryset().filter(resource_group__subscription=subscription)
-    if resource_group is not None:
-        qs = qs.filter(resource_group=resource_group)
-    return qs.prefetch_related(Prefetch("extensions", queryset=Extension.objects.order_by("name"))).order_by(
-        "resource_group__name", "name", "pk"
-    )
-
-
-def extension_list(*, machine: Machine):
-    from machines.models import Extension
-
-    return Extension.objects.filter(machine=machine).select_related("machine__resource_group__subscription").order_by(
-        "name", "pk"
+    return (
+        Extension.objects.filter(machine=machine)
+        .select_related("machine__resource_group__subscription")
+        .order_by("name", "pk")
     )
 
 

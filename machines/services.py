@@ -385,210 +385,6 @@ def machine_status_sweep(*, now: datetime) -> SweepResult:
     return result
 
 
-# --- Machine extensions (ARM plane) --------------------------------------------------------------------------
-
-# ARM property name → Extension field, for the members an extension PUT/PATCH may carry.
-EXTENSION_PROPERTIES = {
-    "publisher": "publisher",
-    "type": "type",
-    "typeHandlerVersion": "type_handler_version",
-    "autoUpgradeMinorVersion": "auto_upgrade_minor_version",
-    "enableAutomaticUpgrade": "enable_automatic_upgrade",
-    "forceUpdateTag": "force_update_tag",
-    "settings": "settings",
-}
-
-
-def extension_protected_settings_encrypt(value: Mapping[str, Any] | None) -> str:
-    """Fernet ciphertext of the protectedSettings JSON (``arcportal.crypto``); ``""`` when there are none."""
-    import json
-
-    from arcportal.crypto import encrypt_text
-
-    if not value:
-        return ""
-    return encrypt_text(json.dumps(dict(value), separators=(",", ":")))
-
-
-def extension_protected_settings(*, extension) -> dict[str, Any]:
-    """The decrypted protectedSettings, for the agent plane only: no ARM response ever carries them."""
-    import json
-
-    from arcportal.crypto import decrypt_text
-
-    if not extension.protected_settings_encrypted:
-        return {}
-    return json.loads(decrypt_text(extension.protected_settings_encrypted))
-
-
-def _apply_extension_properties(extension, properties: Mapping[str, Any]) -> None:
-    for arm_name, field in EXTENSION_PROPERTIES.items():
-        if arm_name in properties:
-            value = properties[arm_name]
-            if field in ("auto_upgrade_minor_version", "enable_automatic_upgrade"):
-                value = None if value is None else bool(value)
-            elif field == "settings":
-                value = dict(value or {})
-            else:
-                value = "" if value is None else str(value)
-            setattr(extension, field, value)
-    if "protectedSettings" in properties:
-        extension.protected_settings_encrypted = extension_protected_settings_encrypt(properties["protectedSettings"])
-
-
-@transaction.atomic
-def extension_create_or_update(
-    *,
-    machine: Machine,
-    name: str,
-    location: str | None = None,
-    tags: Mapping[str, str] | None = None,
-    properties: Mapping[str, Any] | None = None,
-) -> Upsert:
-    """ARM PUT of an extension: records the desired state and reports it ``Succeeded`` at once (the ARM
-    operation is done; the agent reports its progress separately in ``instance_view``)."""
-    from machines.models import Extension
-
-    name = _check(validation.validate_extension_name, name)
-    location = _check(validation.validate_location, location) if location else machine.location
-    tags = _check(validation.validate_tags, tags) if tags is not None else None
-    extension = Extension.objects.select_for_update().filter(machine=machine, name__iexact=name).first()
-    created = extension is None
-    if created:
-        extension = Extension(machine=machine, name=name)
-    extension.location = location
-    if tags is not None:
-        extension.tags = tags
-    _apply_extension_properties(extension, properties or {})
-    extension.provisioning_state = "Succeeded"
-    try:
-        with transaction.atomic():
-            extension.save()
-    except IntegrityError as exc:
-        raise Conflict(f"An extension named '{name}' already exists on this machine.") from exc
-    return Upsert(extension, created)
-
-
-@transaction.atomic
-def extension_update(
-    *, extension, tags: Mapping[str, str] | None = None, properties: Mapping[str, Any] | None = None
-):
-    """ARM PATCH of an extension: members present replace the stored ones (``settings`` as a whole object)."""
-    if tags is not None:
-        extension.tags = _check(validation.validate_tags, tags)
-    _apply_extension_properties(extension, properties or {})
-    extension.provisioning_state = "Succeeded"
-    extension.save()
-    return extension
-
-
-@transaction.atomic
-def extension_delete(*, extension) -> None:
-    extension.delete()
-
-
-# --- Machine extensions (ARM plane) --------------------------------------------------------------------------
-
-# ARM property name → Extension field, for the members an extension PUT/PATCH may carry.
-EXTENSION_PROPERTIES = {
-    "publisher": "publisher",
-    "type": "type",
-    "typeHandlerVersion": "type_handler_version",
-    "autoUpgradeMinorVersion": "auto_upgrade_minor_version",
-    "enableAutomaticUpgrade": "enable_automatic_upgrade",
-    "forceUpdateTag": "force_update_tag",
-    "settings": "settings",
-}
-
-
-def extension_protected_settings_encrypt(value: Mapping[str, Any] | None) -> str:
-    """Fernet ciphertext of the protectedSettings JSON (``arcportal.crypto``); ``""`` when there are none."""
-    import json
-
-    from arcportal.crypto import encrypt_text
-
-    if not value:
-        return ""
-    return encrypt_text(json.dumps(dict(value), separators=(",", ":")))
-
-
-def extension_protected_settings(*, extension) -> dict[str, Any]:
-    """The decrypted protectedSettings, for the agent plane only: no ARM response ever carries them."""
-    import json
-
-    from arcportal.crypto import decrypt_text
-
-    if not extension.protected_settings_encrypted:
-        return {}
-    return json.loads(decrypt_text(extension.protected_settings_encrypted))
-
-
-def _apply_extension_properties(extension, properties: Mapping[str, Any]) -> None:
-    for arm_name, field in EXTENSION_PROPERTIES.items():
-        if arm_name in properties:
-            value = properties[arm_name]
-            if field in ("auto_upgrade_minor_version", "enable_automatic_upgrade"):
-                value = None if value is None else bool(value)
-            elif field == "settings":
-                value = dict(value or {})
-            else:
-                value = "" if value is None else str(value)
-            setattr(extension, field, value)
-    if "protectedSettings" in properties:
-        extension.protected_settings_encrypted = extension_protected_settings_encrypt(properties["protectedSettings"])
-
-
-@transaction.atomic
-def extension_create_or_update(
-    *,
-    machine: Machine,
-    name: str,
-    location: str | None = None,
-    tags: Mapping[str, str] | None = None,
-    properties: Mapping[str, Any] | None = None,
-) -> Upsert:
-    """ARM PUT of an extension: records the desired state and reports it ``Succeeded`` at once (the ARM
-    operation is done; the agent reports its progress separately in ``instance_view``)."""
-    from machines.models import Extension
-
-    name = _check(validation.validate_extension_name, name)
-    location = _check(validation.validate_location, location) if location else machine.location
-    tags = _check(validation.validate_tags, tags) if tags is not None else None
-    extension = Extension.objects.select_for_update().filter(machine=machine, name__iexact=name).first()
-    created = extension is None
-    if created:
-        extension = Extension(machine=machine, name=name)
-    extension.location = location
-    if tags is not None:
-        extension.tags = tags
-    _apply_extension_properties(extension, properties or {})
-    extension.provisioning_state = "Succeeded"
-    try:
-        with transaction.atomic():
-            extension.save()
-    except IntegrityError as exc:
-        raise Conflict(f"An extension named '{name}' already exists on this machine.") from exc
-    return Upsert(extension, created)
-
-
-@transaction.atomic
-def extension_update(
-    *, extension, tags: Mapping[str, str] | None = None, properties: Mapping[str, Any] | None = None
-):
-    """ARM PATCH of an extension: members present replace the stored ones (``settings`` as a whole object)."""
-    if tags is not None:
-        extension.tags = _check(validation.validate_tags, tags)
-    _apply_extension_properties(extension, properties or {})
-    extension.provisioning_state = "Succeeded"
-    extension.save()
-    return extension
-
-
-@transaction.atomic
-def extension_delete(*, extension) -> None:
-    extension.delete()
-
-
 # --- Agent registration and identity (azcmagent connect) ------------------------------------------------------
 
 AGENT_HEARTBEAT_FACTS = {
@@ -754,3 +550,103 @@ def machine_heartbeat_facts(payload: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # --- end of agent registration and identity ---------------------------------------------------------------
+
+
+# --- Machine extensions (ARM plane) --------------------------------------------------------------------------
+
+# ARM property name → Extension field, for the members an extension PUT/PATCH may carry.
+EXTENSION_PROPERTIES = {
+    "publisher": "publisher",
+    "type": "type",
+    "typeHandlerVersion": "type_handler_version",
+    "autoUpgradeMinorVersion": "auto_upgrade_minor_version",
+    "enableAutomaticUpgrade": "enable_automatic_upgrade",
+    "forceUpdateTag": "force_update_tag",
+    "settings": "settings",
+}
+
+
+def extension_protected_settings_encrypt(value: Mapping[str, Any] | None) -> str:
+    """Fernet ciphertext of the protectedSettings JSON (``arcportal.crypto``); ``""`` when there are none."""
+    import json
+
+    from arcportal.crypto import encrypt_text
+
+    if not value:
+        return ""
+    return encrypt_text(json.dumps(dict(value), separators=(",", ":")))
+
+
+def extension_protected_settings(*, extension) -> dict[str, Any]:
+    """The decrypted protectedSettings, for the agent plane only: no ARM response ever carries them."""
+    import json
+
+    from arcportal.crypto import decrypt_text
+
+    if not extension.protected_settings_encrypted:
+        return {}
+    return json.loads(decrypt_text(extension.protected_settings_encrypted))
+
+
+def _apply_extension_properties(extension, properties: Mapping[str, Any]) -> None:
+    for arm_name, field in EXTENSION_PROPERTIES.items():
+        if arm_name in properties:
+            value = properties[arm_name]
+            if field in ("auto_upgrade_minor_version", "enable_automatic_upgrade"):
+                value = None if value is None else bool(value)
+            elif field == "settings":
+                value = dict(value or {})
+            else:
+                value = "" if value is None else str(value)
+            setattr(extension, field, value)
+    if "protectedSettings" in properties:
+        extension.protected_settings_encrypted = extension_protected_settings_encrypt(properties["protectedSettings"])
+
+
+@transaction.atomic
+def extension_create_or_update(
+    *,
+    machine: Machine,
+    name: str,
+    location: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    properties: Mapping[str, Any] | None = None,
+) -> Upsert:
+    """ARM PUT of an extension: records the desired state and reports it ``Succeeded`` at once (the ARM
+    operation is done; the agent reports its progress separately in ``instance_view``)."""
+    from machines.models import Extension
+
+    name = _check(validation.validate_extension_name, name)
+    location = _check(validation.validate_location, location) if location else machine.location
+    tags = _check(validation.validate_tags, tags) if tags is not None else None
+    extension = Extension.objects.select_for_update().filter(machine=machine, name__iexact=name).first()
+    created = extension is None
+    if created:
+        extension = Extension(machine=machine, name=name)
+    extension.location = location
+    if tags is not None:
+        extension.tags = tags
+    _apply_extension_properties(extension, properties or {})
+    extension.provisioning_state = "Succeeded"
+    try:
+        with transaction.atomic():
+            extension.save()
+    except IntegrityError as exc:
+        raise Conflict(f"An extension named '{name}' already exists on this machine.") from exc
+    return Upsert(extension, created)
+
+
+@transaction.atomic
+def extension_update(*, extension, tags: Mapping[str, str] | None = None, properties: Mapping[str, Any] | None = None):
+    """ARM PATCH of an extension: members present replace the stored ones (``settings`` as a whole object)."""
+    if tags is not None:
+        extension.tags = _check(validation.validate_tags, tags)
+    _apply_extension_properties(extension, properties or {})
+    extension.provisioning_state = "Succeeded"
+    extension.save()
+    return extension
+
+
+@transaction.atomic
+def extension_delete(*, extension) -> None:
+    extension.delete()
