@@ -125,7 +125,7 @@ def test_client_secret_basic_is_accepted(client, subscription, principal):
             },
             400,
             "invalid_scope",
-        ),  # noqa: E501
+        ),
     ],
 )
 def test_token_errors_are_oauth_json(client, subscription, data, status, error):
