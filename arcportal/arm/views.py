@@ -81,6 +81,8 @@ class ArmApiView(APIView):
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
+        if response.status_code != 405 and "Allow" in response:
+            del response["Allow"]  # DRF lists the one method of this operation's class, not the path's
         # ARM's tracing headers: a request id of ours, and the client's ids echoed back.
         response["x-ms-request-id"] = str(uuid.uuid4())
         for header in ("x-ms-client-request-id", "x-ms-correlation-request-id"):

@@ -326,7 +326,7 @@ class MachineCreateOrUpdateApi(ArmOperation):
     """PUT answers 200 also when it creates (the SDK's plain ``create_or_update`` raises on 201).
 
     A PUT carrying ``properties.clientPublicKey`` is an agent registering its machine (``azcmagent connect``):
-    it goes to ``machines.services.machine_register`` when that service exists.
+    it needs the ``onboard`` permission too and goes to ``machines.services.machine_register``.
     """
 
     operation_id = "Machines_CreateOrUpdate"
@@ -340,10 +340,9 @@ class MachineCreateOrUpdateApi(ArmOperation):
         data = self.validated(s.MachinePutInput, self.json_body())
         properties = dict(data.get("properties") or {})
         actor, actor_type = self.actor
-        register = getattr(services, "machine_register", None)
-        if register is not None and properties.get("clientPublicKey"):
+        if properties.get("clientPublicKey"):
             self.require(authz.ONBOARD, ids.machine_id(subscriptionId, resourceGroupName, machineName))
-            result = register(
+            result = services.machine_register(
                 resource_group=group,
                 name=name,
                 location=data["location"],
