@@ -3,9 +3,9 @@
 ``machines.services.machine_status_sweep`` drives these. Every statement the sweep runs is defined here, once:
 
 * ``sweep_steps`` lists the transitions in the order they are applied. Each step's ``due`` predicate is a range on
-  the indexed ``last_heartbeat_at`` (``querysets.status_q``, the same cutoffs every read uses) plus a condition on the
-  recorded status, so a machine already recorded in its derived status is never touched again (idempotence) and
-  the work grows with the transitions, not with the fleet.
+  ``last_heartbeat_at`` (``querysets.status_q``, the same cutoffs every read uses) plus the recorded status it moves
+  from, served by the ``(status, last_heartbeat_at)`` index, so a machine already recorded in its derived status is
+  never touched again (idempotence) and the work grows with the transitions, not with the fleet.
 * A machine recorded Connected (or never recorded) whose last heartbeat is older than ``expired_after`` passes
   through Disconnected first: it gets the event Connected → Disconnected at ``heartbeat + offline_after``, then
   Disconnected → Expired at ``heartbeat + expired_after``, exactly as it would have if the sweep had been running.
@@ -52,41 +52,41 @@ class StatusEventRow:
 
 
 def sweep_steps(*, now: datetime, thresholds: StatusThresholds) -> list[SweepStep]:
-    """The transitions, in order. Each predicate names the recorded statuses it moves *from* (an ``IN``
-    list, never ``<>``), so that the ``(status, last_heartbeat_at)`` index reaches exactly the due rows: a fleet
-    of long-offline machines costs nothing once their transitions are recorded."""
+    """The transitions, in order, one step per (recorded status, target status).
+
+    Each predicate is an *equality* on the recorded status plus a range on the heartbeat, and the claim orders by
+    the heartbeat, so PostgreSQL walks the ``(status, last_heartbeat_at)`` index from the right end and stops
+    after ``limit`` due rows, whatever its estimates say. (With ``status <> x`` or ``IN`` lists and a bare LIMIT
+    the planner, assuming status and heartbeat independent, may pick a sequential scan over the whole fleet to
+    find rows that do not exist.) A fleet of long-offline machines therefore costs nothing once recorded.
+    """
     cutoffs = status_cutoffs(now=now, thresholds=thresholds)
-
-    def rng(value: str) -> Q:
-        return status_q(value, now=now, thresholds=thresholds)
-
-    def recorded(*values: str) -> Q:
-        return Q(status__in=values) if len(values) > 1 else Q(status=values[0])
-
-    return [
-        SweepStep(
-            rules.CONNECTED,
-            timedelta(0),
-            recorded(rules.AWAITING, rules.DISCONNECTED, rules.EXPIRED) & rng(rules.CONNECTED),
-        ),
-        # Connected (or never recorded) and now older than the offline threshold: Disconnected, even when it is
-        # already past expiry (the Expired step follows).
-        SweepStep(
-            rules.DISCONNECTED,
-            thresholds.offline_after,
-            recorded(rules.AWAITING, rules.CONNECTED) & Q(last_heartbeat_at__lt=cutoffs.connected_since),
-        ),
+    fresh = status_q(rules.CONNECTED, now=now, thresholds=thresholds)
+    stale = Q(last_heartbeat_at__lt=cutoffs.connected_since)  # Disconnected or Expired by now
+    offline = status_q(rules.DISCONNECTED, now=now, thresholds=thresholds)
+    expired = status_q(rules.EXPIRED, now=now, thresholds=thresholds)
+    plan = [
+        # Heartbeats arrived that were not recorded as transitions (the heartbeat service records its own).
+        (rules.DISCONNECTED, rules.CONNECTED, fresh),
+        (rules.EXPIRED, rules.CONNECTED, fresh),
+        (rules.AWAITING, rules.CONNECTED, fresh),
+        # Older than the offline threshold: Disconnected, even when already past expiry (the Expired step follows).
+        (rules.CONNECTED, rules.DISCONNECTED, stale),
+        (rules.AWAITING, rules.DISCONNECTED, stale),
         # Recorded Expired but back in the Disconnected range (only after ARC_EXPIRED_AFTER_DAYS was raised).
-        SweepStep(rules.DISCONNECTED, thresholds.offline_after, recorded(rules.EXPIRED) & rng(rules.DISCONNECTED)),
-        SweepStep(rules.EXPIRED, thresholds.expired_after, recorded(rules.DISCONNECTED) & rng(rules.EXPIRED)),
+        (rules.EXPIRED, rules.DISCONNECTED, offline),
+        (rules.DISCONNECTED, rules.EXPIRED, expired),
     ]
+    offsets = {rules.CONNECTED: timedelta(0), rules.DISCONNECTED: thresholds.offline_after}
+    offsets[rules.EXPIRED] = thresholds.expired_after
+    return [SweepStep(target, offsets[target], Q(status=source) & heartbeat) for source, target, heartbeat in plan]
 
 
 def _due_rows(step: SweepStep, *, limit: int):
-    """The claim (ORM path): due rows in id order, locked where the database can, skipping rows others hold."""
+    """The claim (ORM path): due rows oldest first, locked where the database can, skipping rows others hold."""
     return (
         Machine.objects.filter(step.due)
-        .order_by("pk")
+        .order_by("last_heartbeat_at", "pk")
         .select_for_update(skip_locked=True)
         .values_list("pk", "status", "last_heartbeat_at")[:limit]
     )
@@ -135,9 +135,12 @@ RETURNING id, machine_id, from_status, to_status, at, reason
 
 def sweep_chunk_sql(step: SweepStep, *, limit: int, recorded_at: datetime | None = None) -> list[StatusEventRow]:
     recorded_at = recorded_at or timezone.now()
-    # No ORDER BY (not even the model's default): LIMIT then stops the index scan after ``limit`` due rows.
+    # Ordered by heartbeat only: the index delivers that order, so the scan stops after ``limit`` due rows.
     claim = (
-        Machine.objects.filter(step.due).order_by().select_for_update(skip_locked=True).values("pk", "status")[:limit]
+        Machine.objects.filter(step.due)
+        .order_by("last_heartbeat_at")
+        .select_for_update(skip_locked=True)
+        .values("pk", "status")[:limit]
     )
     claim_sql, claim_params = claim.query.get_compiler(using=claim.db).as_sql()
     qn = connection.ops.quote_name
