@@ -7,7 +7,9 @@ from datetime import datetime
 from django.db.models import Count, Prefetch, QuerySet
 
 from machines.conf import status_thresholds
+from machines.filters import MachineFilterSet
 from machines.models import Machine, MachineStatusEvent, MachineTag, ResourceGroup, Subscription, Tenant
+from machines.status import derive_status
 
 
 def tenant_get() -> Tenant | None:
@@ -65,6 +67,65 @@ def machine_status_events(*, machine: Machine, limit: int = 100) -> QuerySet[Mac
 
 def machine_tags(machine: Machine) -> dict[str, str]:
     return {tag.key: tag.value for tag in machine.tag_set.all()}
+
+
+# --- Portal Machines blade ------------------------------------------------------------------------------------
+
+
+def machine_list_filtered(*, params, now: datetime):
+    """The Machines blade's list: ``MachineFilterSet`` over the base queryset, its status derived at ``now``.
+
+    Returns the FilterSet; ``.qs`` is the filtered and ordered queryset, ``.errors`` says which parameter was bad.
+    """
+    return MachineFilterSet(params, queryset=machine_base_queryset(), now=now)
+
+
+def machine_fleet_exists() -> bool:
+    return Machine.objects.exists()
+
+
+def machines_with_status(*, machines, now: datetime) -> list[Machine]:
+    """Each machine with ``derived_status`` set by the status rule at ``now`` (never the stored field)."""
+    thresholds = status_thresholds()
+    result = list(machines)
+    for machine in result:
+        machine.derived_status = derive_status(
+            last_heartbeat_at=machine.last_heartbeat_at, now=now, thresholds=thresholds
+        )
+    return result
+
+
+def machine_ids_in_order(*, queryset: QuerySet[Machine]) -> QuerySet:
+    """Only the primary keys of ``queryset``, in its order: a page is chosen on these narrow rows (the sort never
+    carries the wide machine rows), then ``machines_by_ids_in_order`` loads just that page."""
+    return queryset.prefetch_related(None).values_list("pk", flat=True)
+
+
+def machines_by_ids_in_order(*, ids) -> list[Machine]:
+    ids = list(ids)
+    by_pk = {machine.pk: machine for machine in machine_base_queryset().filter(pk__in=ids)}
+    return [by_pk[pk] for pk in ids if pk in by_pk]
+
+
+def machine_list_by_ids(*, ids) -> QuerySet[Machine]:
+    return machine_base_queryset().filter(pk__in=list(ids)).order_by("pk")
+
+
+def machine_status_events_since(*, machine: Machine, since: datetime) -> list[MachineStatusEvent]:
+    """Transitions from ``since`` on, plus the last one before it (the status the window starts in)."""
+    before = MachineStatusEvent.objects.filter(machine=machine, at__lt=since).order_by("-at", "-id")[:1]
+    recent = MachineStatusEvent.objects.filter(machine=machine, at__gte=since).order_by("at", "id")
+    return [*before, *recent]
+
+
+def resource_group_names() -> list[str]:
+    """Distinct resource group names (any subscription), for the list's Resource group filter."""
+    names = ResourceGroup.objects.order_by("name").values_list("name", flat=True).distinct()
+    return list(dict.fromkeys(names))
+
+
+def resource_group_machine_count(*, resource_group: ResourceGroup) -> int:
+    return Machine.objects.filter(resource_group=resource_group).count()
 
 
 # --- ARM plane -----------------------------------------------------------------------------------------------

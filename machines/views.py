@@ -144,9 +144,11 @@ def _machine_list_context(request: HttpRequest, query: QueryDict, *, full_page: 
         return context, 400
     queryset = filterset.qs
     counts = selectors.machine_status_counts(queryset=queryset, now=now)
-    paginator = CountedPaginator(queryset, settings.ARC_PORTAL_PAGE_SIZE, count=counts["total"])
+    ids = selectors.machine_ids_in_order(queryset=queryset)
+    paginator = CountedPaginator(ids, settings.ARC_PORTAL_PAGE_SIZE, count=counts["total"])
     page = paginator.get_page(params.get("page"))
-    machines = _machine_rows(selectors.machines_with_status(machines=page.object_list, now=now), now)
+    machines = selectors.machines_by_ids_in_order(ids=page.object_list)
+    machines = _machine_rows(selectors.machines_with_status(machines=machines, now=now), now)
     filtered = bool(filterset.active_filters())
     fleet_empty = counts["total"] == 0 and (not filtered or not selectors.machine_fleet_exists())
     context.update(

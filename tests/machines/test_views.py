@@ -516,3 +516,26 @@ def test_delete_resource_group_needs_its_name_and_takes_its_machines(portal_clie
 def test_delete_unknown_resource_group_is_404(portal_client, subscription):
     url = reverse("machines:resource-group-delete", args=[subscription.subscription_id, "nope"])
     assert portal_client.post(url, {"confirm_name": "nope"}).status_code == 404
+
+
+# --- Status badge template filters ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "css", "label"),
+    [
+        (rules.CONNECTED, "status-connected", "Connected"),
+        (rules.DISCONNECTED, "status-disconnected", "Offline"),
+        (rules.EXPIRED, "status-expired", "Expired"),
+        (rules.AWAITING, "status-awaitingconnection", ""),
+    ],
+)
+def test_status_badge_has_colour_class_and_text(value, css, label):
+    from django.template import Context, Template
+
+    html = Template("{% load machines %}{{ value|status_badge }}|{{ value|status_label }}").render(
+        Context({"value": value})
+    )
+    badge, text = html.split("|")
+    assert f'class="status {css}"' in badge
+    assert re.sub(r"<[^>]+>", "", badge) == label and text == label
