@@ -40,7 +40,7 @@ def scope_choices() -> list[tuple[str, str]]:
 
 class ServicePrincipalCreateForm(forms.Form):
     display_name = forms.CharField(label="Name", max_length=200)
-    role = forms.ChoiceField(label="Role", choices=Role.choices, initial=Role.ONBOARDING)
+    role = forms.ChoiceField(label="Role", choices=[(r, r) for r in Role.values], initial=Role.ONBOARDING)
     scope = forms.ChoiceField(label="Scope")
     expires_in_days = forms.TypedChoiceField(
         label="Secret expires after", choices=EXPIRY_CHOICES, initial="365", coerce=int
