@@ -114,7 +114,9 @@ function ConvertTo-CommandLineArgument {
     return $builder.ToString()
 }
 
+$workDir = $null
 try {
+    $ErrorActionPreference = 'Stop'
     if (-not ([Security.Principal.WindowsPrincipal] [Security.Principal.WindowsIdentity]::GetCurrent()).IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)) {
         if ([System.Environment]::UserInteractive) {
             Restart-AsAdmin
@@ -213,6 +215,7 @@ try {
     if ($process.ExitCode -ne 0) {
         throw "azcmagent connect failed with exit code $($process.ExitCode)."
     }
+    Remove-Item -LiteralPath $workDir -Recurse -Force -ErrorAction SilentlyContinue
 }
 catch {
     $logBody = @{subscriptionId = $env:SUBSCRIPTION_ID; resourceGroup = $env:RESOURCE_GROUP; tenantId = $env:TENANT_ID; location = $env:LOCATION; correlationId = $env:CORRELATION_ID; authType = $env:AUTH_TYPE; operation = 'onboarding'; messageType = $_.FullyQualifiedErrorId; message = "$_"; };
@@ -224,6 +227,9 @@ catch {
         }
     }
     Write-Host -ForegroundColor red $_.Exception;
+    if ($workDir) {
+        Remove-Item -LiteralPath $workDir -Recurse -Force -ErrorAction SilentlyContinue
+    }
     exit 1
 }
 {% endautoescape %}
