@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -47,8 +48,8 @@ def _script_line(correlation_id: str) -> str:
     if not correlation_id:
         return ""
     try:
-        script = ScriptGeneration.objects.filter(correlation_id=correlation_id).first()
-    except (ValueError, Exception):  # not a GUID: a script from elsewhere
+        script = ScriptGeneration.objects.filter(correlation_id=uuid.UUID(correlation_id)).first()
+    except ValueError:  # not a GUID: a correlation id from elsewhere
         return ""
     if script is None:
         return ""
@@ -59,11 +60,11 @@ def _script_line(correlation_id: str) -> str:
 def machine_onboarding_summary(machine: Machine) -> OnboardingSummary:
     """What the machine page shows about how the machine was onboarded and its identity certificate."""
     method = machine.onboarding_method or ""
-    label = METHOD_LABELS.get(method, method.replace("_", " ").capitalize())
+    key = _method_key(method)
+    label = METHOD_LABELS.get(key, method)
     if label and machine.onboarded_by:
-        label = (
-            f"{label} by {machine.onboarded_by}" if method != "service_principal" else f"{label} {machine.onboarded_by}"
-        )
+        joiner = " " if key == "serviceprincipal" else " by "
+        label = f"{label}{joiner}{machine.onboarded_by}"
     return OnboardingSummary(
         method=method,
         method_label=label,
