@@ -75,7 +75,12 @@ class BasicsForm(forms.Form):
     )
     service_principal = forms.ChoiceField(label="Existing service principal", required=False)
     new_service_principal_name = forms.CharField(
-        label="Name of the new service principal", required=False, max_length=200, initial=DEFAULT_SP_NAME
+        label="Name of the new service principal",
+        required=False,
+        max_length=200,
+        initial=DEFAULT_SP_NAME,
+        help_text="Created when the script is generated, with the role Azure Connected Machine Onboarding on the "
+        "subscription. Its secret is put in the script and shown nowhere else.",
     )
     service_principal_id = forms.CharField(label="Application (client) ID", required=False, max_length=36)
     service_principal_secret = forms.CharField(

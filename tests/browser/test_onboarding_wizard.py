@@ -112,3 +112,35 @@ def test_generate_a_linux_script_with_proxy_and_tags(signed_in_page, live_server
         options, correlation_id=str(generation.correlation_id), tenant_id=str(subscription.tenant.tenant_id)
     )
     assert shown == expected
+
+
+def test_multiple_servers_windows_script_with_a_new_service_principal(
+    signed_in_page, live_server, screenshot, subscription
+):
+    from machines.services import resource_group_create
+    from onboarding.models import ServicePrincipal
+
+    resource_group_create(subscription=subscription, name="existing-rg", location="eastus")
+    page = signed_in_page
+    page.goto(f"{live_server.url}/portal/add/generate?mode=scale")
+    page.check("input[name=resource_group_mode][value=existing]")
+    page.select_option("#id_resource_group", "existing-rg")
+    page.check("input[name=os][value=windows]")
+    page.check("input[name=sp_mode][value=new]")
+    assert page.locator("#id_new_service_principal_name").is_visible()
+    assert not page.locator("#id_service_principal_id").is_visible()
+    assert not page.locator("#id_proxy_url").is_visible()  # public endpoint
+    page.fill("#id_new_service_principal_name", "Arc onboarding (browser)")
+    screenshot("onboarding-wizard-scale-basics")
+    page.get_by_role("button", name="Next").click()
+    page.locator(".tab.active", has_text="Tags").wait_for()
+    page.get_by_role("button", name="Next").click()
+    shown = page.locator("#onboarding-script")
+    shown.wait_for()
+    principal = ServicePrincipal.objects.get(display_name="Arc onboarding (browser)")
+    text = shown.text_content()
+    assert f"$ServicePrincipalId = '{principal.client_id}';" in text
+    assert "$env:AUTH_TYPE = 'principal';" in text
+    assert page.locator(".run-instruction", has_text="elevated").is_visible()
+    assert page.get_attribute("#download-script", "download") == "OnboardingScript.ps1"
+    screenshot("onboarding-wizard-scale-script")
