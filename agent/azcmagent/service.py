@@ -98,6 +98,15 @@ def send_heartbeat() -> BeatResult:
     return BeatResult(False, response.status_code, False, DEFAULT_INTERVAL, message)
 
 
+def next_delay(result: BeatResult, *, failures: int, uniform=random.uniform) -> float:
+    """Seconds until the next heartbeat: the interval the portal asked for, less up to 10% jitter (so a fleet
+    restarted together spreads out and never beats later than asked); after the n-th failure in a row
+    ``BACKOFF_BASE * 2**(n-1)`` (5, 10, 20, 40 … seconds) with jitter, never longer than the interval."""
+    if result.ok:
+        return result.next_seconds * uniform(0.9, 1.0)
+    return min(float(result.next_seconds), BACKOFF_BASE * 2 ** max(0, failures - 1)) * uniform(0.8, 1.0)
+
+
 def _setup_logging() -> None:
     paths = config.paths()
     paths.logs.mkdir(parents=True, exist_ok=True)
@@ -133,7 +142,7 @@ def run(*, max_seconds: float | None = None, sleep=time.sleep) -> int:
             if result.ok:
                 failures = 0
                 logger.info("Heartbeat sent: status %s, next in %ss", result.message, result.next_seconds)
-                delay = result.next_seconds * random.uniform(0.9, 1.0)  # noqa: S311 - jitter, not security
+                delay = next_delay(result, failures=0)
             elif result.stop:
                 if result.status_code == 410:
                     logger.error(
@@ -146,7 +155,7 @@ def run(*, max_seconds: float | None = None, sleep=time.sleep) -> int:
                 return 0
             else:
                 failures += 1
-                delay = min(result.next_seconds, BACKOFF_BASE * 2 ** (failures - 1)) * random.uniform(0.8, 1.0)  # noqa: S311
+                delay = next_delay(result, failures=failures)
                 logger.warning(
                     "Heartbeat failed (attempt %s, HTTP %s): %s; retrying in %.0fs",
                     failures,
