@@ -144,3 +144,38 @@ def test_multiple_servers_windows_script_with_a_new_service_principal(
     assert page.locator(".run-instruction", has_text="elevated").is_visible()
     assert page.get_attribute("#download-script", "download") == "OnboardingScript.ps1"
     screenshot("onboarding-wizard-scale-script")
+
+
+def test_the_wizard_works_without_javascript(browser, live_server, admin_user, subscription, screenshot, tmp_path):
+    context = browser.new_context(
+        java_script_enabled=False, accept_downloads=True, viewport={"width": 1400, "height": 900}
+    )
+    try:
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.fill("#id_username", "admin")
+        page.fill("#id_password", "correct horse battery")
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{live_server.url}/")
+        page.goto(f"{live_server.url}/portal/add/generate?mode=single")
+        page.check("input[name=resource_group_mode][value=new]")
+        page.fill("#id_new_resource_group", "no-js-rg")
+        page.get_by_role("button", name="Next").click()
+        page.locator(".tab.active", has_text="Tags").wait_for()
+        page.get_by_role("button", name="Add tag").click()  # a plain POST answered with the full page
+        assert page.locator("input[name=tag_name]").count() == 2
+        page.fill("input[name=tag_name] >> nth=0", "Owner")
+        page.fill("input[name=tag_value] >> nth=0", "Shared Infrastructure Services")
+        page.get_by_role("button", name="Next").click()
+        script = page.locator("#onboarding-script")
+        script.wait_for()
+        shown = script.text_content()
+        assert "export resourceGroup='no-js-rg';" in shown
+        with page.expect_download() as download_info:
+            page.get_by_role("link", name="Download").click()
+        saved = tmp_path / "no-js.sh"
+        download_info.value.save_as(saved)
+        assert saved.read_bytes() == shown.encode("utf-8")
+    finally:
+        context.close()

@@ -144,7 +144,9 @@ def test_download_link_holds_exactly_the_shown_script(portal_client, subscriptio
 )
 def test_basics_errors_show_inline_on_basics_and_nothing_is_saved(portal_client, subscription, overrides, field_error):
     data = {**basics(subscription, **overrides), "step": "basics", "action": "next"}
-    for response in (post(portal_client, data, htmx=True), post(portal_client, {**data, "step": "tags"})):
+    partial, full = post(portal_client, data, htmx=True), post(portal_client, {**data, "step": "tags"})
+    assert "<html" not in partial.content.decode() and "<html" in full.content.decode()  # no-JS fallback: full page
+    for response in (partial, full):
         page = response.content.decode()
         assert 'name="step" value="basics"' in page
         assert field_error in unescape(page)
