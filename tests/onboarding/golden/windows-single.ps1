@@ -19,6 +19,8 @@ function Restart-AsAdmin {
 }
 
 # Checks the server certificate of every request against the portal CA only (compiled, so that it runs on any thread).
+# Added once per session: running the script again in the same console reuses the type (its CA is reset below).
+if (-not ('ArcPortalTrust' -as [type])) {
 Add-Type -TypeDefinition @'
 using System.Net;
 using System.Net.Security;
@@ -47,6 +49,9 @@ public static class ArcPortalTrust {
     public static RemoteCertificateValidationCallback Unverified { get { return new RemoteCertificateValidationCallback(AcceptAny); } }
 }
 '@
+}
+[ArcPortalTrust]::Ca = $null
+$caVerified = $false
 
 # Invoke-ArcPortalRequest: one HTTPS request to the portal, through the proxy when one is set. Only the first request
 # (the CA certificate itself, checked against its fingerprint below) is made with -Unverified.
@@ -160,6 +165,7 @@ try {
         throw "The CA certificate served by $portalUrl has the SHA-256 fingerprint $actualFingerprint, not $caFingerprint as this script expects. Stopping: nothing was downloaded or installed."
     }
     [ArcPortalTrust]::Ca = $caCertificate
+    $caVerified = $true
     $caFile = Join-Path $workDir 'arcportal-ca.pem'
     $caPem = "-----BEGIN CERTIFICATE-----`n" + [Convert]::ToBase64String($caCertificate.RawData, 'InsertLineBreaks') + "`n-----END CERTIFICATE-----`n"
     [System.IO.File]::WriteAllText($caFile, $caPem)
@@ -211,7 +217,7 @@ try {
 }
 catch {
     $logBody = @{subscriptionId = $env:SUBSCRIPTION_ID; resourceGroup = $env:RESOURCE_GROUP; tenantId = $env:TENANT_ID; location = $env:LOCATION; correlationId = $env:CORRELATION_ID; authType = $env:AUTH_TYPE; operation = 'onboarding'; messageType = $_.FullyQualifiedErrorId; message = "$_"; };
-    if ([ArcPortalTrust]::Ca) {
+    if ($caVerified) {
         try {
             Invoke-ArcPortalRequest -Uri "$portalUrl/his/log" -Method 'PUT' -Body ($logBody | ConvertTo-Json) -Proxy $proxyUrl
         } catch {
