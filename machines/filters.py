@@ -44,9 +44,11 @@ SORTS = {
         [F("last_heartbeat_at").desc(nulls_last=True)],
         [F("last_heartbeat_at").asc(nulls_first=True)],
     ),
+    # The group's id breaks ties between same-named groups of different subscriptions, so that a page can be
+    # read group by group (selectors.machine_page_ids) in exactly this order.
     "resource_group": (
-        [Lower("resource_group__name").asc(), Lower("name").asc()],
-        [Lower("resource_group__name").desc(), Lower("name").desc()],
+        [Lower("resource_group__name").asc(), F("resource_group_id").asc(), Lower("name").asc()],
+        [Lower("resource_group__name").desc(), F("resource_group_id").desc(), Lower("name").desc()],
     ),
     "location": ([F("location").asc(), Lower("name").asc()], [F("location").desc(), Lower("name").desc()]),
     "os": ([F("os_sku").asc(), Lower("name").asc()], [F("os_sku").desc(), Lower("name").desc()]),

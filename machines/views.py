@@ -144,7 +144,7 @@ def _machine_list_context(request: HttpRequest, query: QueryDict, *, full_page: 
         return context, 400
     queryset = filterset.qs
     counts = selectors.machine_status_counts(queryset=queryset, now=now)
-    ids = selectors.machine_ids_in_order(queryset=queryset)
+    ids = selectors.MachinePageIds(queryset, sort=filterset.form.cleaned_data.get("sort"))
     paginator = CountedPaginator(ids, settings.ARC_PORTAL_PAGE_SIZE, count=counts["total"])
     page = paginator.get_page(params.get("page"))
     machines = selectors.machines_by_ids_in_order(ids=page.object_list)

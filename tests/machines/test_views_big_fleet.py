@@ -156,7 +156,7 @@ SORT_KEYS = {
         -(m.last_heartbeat_at.timestamp() if m.last_heartbeat_at else 0),
         m.pk,
     ),
-    "resource_group": lambda m: (m.resource_group.name.lower(), m.name.lower(), m.pk),
+    "resource_group": lambda m: (m.resource_group.name.lower(), m.resource_group_id, m.name.lower(), m.pk),
     "location": lambda m: (m.location, m.name.lower(), m.pk),
     "os": lambda m: (m.os_sku, m.name.lower(), m.pk),
     "agent_version": lambda m: (m.agent_version, m.name.lower(), m.pk),
@@ -171,11 +171,12 @@ SORT_KEYS = {
 @pytest.mark.parametrize("column", list(SORT_KEYS))
 @pytest.mark.parametrize("descending", [False, True], ids=["asc", "desc"])
 def test_each_column_sorts_1000_machines(portal_client, big_fleet, frozen, settings, column, descending):
-    """Pages 1 and 7 of the list hold the right slices of the sorted fleet; the CSV holds all of it in order."""
+    """Pages 1, 3 and 7 of the list hold the right slices of the sorted fleet (page 3 straddles two resource
+    groups); the CSV holds all of it in order."""
     settings.ARC_PORTAL_PAGE_SIZE = 100
     expected = [m.pk for m in sorted(big_fleet["machines"], key=SORT_KEYS[column], reverse=descending)]
     sort = f"-{column}" if descending else column
-    for number in (1, 7):
+    for number in (1, 3, 7):
         response = portal_client.get(LIST, {"sort": sort, "page": number})
         assert response.status_code == 200
         assert row_ids(response) == expected[(number - 1) * 100 : number * 100]
