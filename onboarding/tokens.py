@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 import jwt
 from django.utils import timezone
@@ -232,8 +233,6 @@ def _client_credentials(request: TokenRequest) -> tuple[str, str]:
     header = request.request.META.get("HTTP_AUTHORIZATION", "") if request.request is not None else ""
     if header[:6].lower() == "basic " and not secret:
         try:
-            from urllib.parse import unquote
-
             decoded = base64.b64decode(header[6:].strip()).decode("utf-8")
             basic_id, _, basic_secret = decoded.partition(":")
             client_id, secret = client_id or unquote(basic_id), unquote(basic_secret)
