@@ -148,3 +148,11 @@ def test_machines_blade_end_to_end(signed_in_page, live_server, subscription, sc
     expect(page.locator(".message")).to_contain_text("Deleted 1 machine: legacy-01.")
     assert not Machine.objects.filter(name="legacy-01").exists()
     expect(rows).to_have_count(4)
+
+    # Narrow screens: the grid scrolls inside its frame, the command bar and pills wrap.
+    page.set_viewport_size({"width": 420, "height": 900})
+    page.goto(f"{base}/")
+    expect(page.locator(".commandbar")).to_be_visible()
+    grid_box = page.locator(".grid-wrap").bounding_box()
+    assert grid_box["x"] + grid_box["width"] <= 420
+    screenshot("machines-list-narrow")
