@@ -31,7 +31,7 @@ def device_login(request: HttpRequest) -> HttpResponse:
     """Step 1: enter the code."""
     error = ""
     status = 200
-    code = ""
+    code = request.GET.get("code", "")[:20]  # verification_uri_complete prefills the code (RFC 8628 §3.3.1)
     if request.method == "POST":
         code = request.POST.get("code", "")
         try:

@@ -585,9 +585,49 @@ def _long_form(parser: argparse.ArgumentParser, short: str) -> str:
     return short
 
 
+def apply_config_file(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``--config FILE``: a JSON object whose keys are long flag names (``"resource-group": "rg"``,
+    ``"use-device-code": true``); flags given on the command line win."""
+    if "--config" not in argv and not any(a.startswith("--config=") for a in argv):
+        return argv
+    rest: list[str] = []
+    path = ""
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--config" and i + 1 < len(argv):
+            path, i = argv[i + 1], i + 2
+            continue
+        if argv[i].startswith("--config="):
+            path, i = argv[i].split("=", 1)[1], i + 1
+            continue
+        rest.append(argv[i])
+        i += 1
+    try:
+        values = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise AgentError(errors.INVALID_ARGUMENTS, f"Cannot read the --config file {path}: {exc}") from exc
+    if not isinstance(values, dict):
+        raise AgentError(errors.INVALID_ARGUMENTS, f"The --config file {path} must hold a JSON object.")
+    given = {a.split("=", 1)[0] for a in rest if a.startswith("--")}
+    for key, value in values.items():
+        flag = f"--{key}"
+        if flag in given:
+            continue
+        if value is True:
+            rest.append(flag)
+        elif value not in (False, None):
+            rest.append(f"{flag}={value}")
+    return rest
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(normalize_argv(parser, list(sys.argv[1:] if argv is None else argv)))
+    raw = list(sys.argv[1:] if argv is None else argv)
+    try:
+        raw = apply_config_file(parser, raw)
+    except AgentError as exc:
+        return _fail(exc)
+    args = parser.parse_args(normalize_argv(parser, raw))
     if args.command == "version":
         print(f"azcmagent version {__version__}")
         return errors.OK

@@ -22,7 +22,23 @@ def line(level: str, msg: str, **fields: object) -> str:
 
 def emit(level: str, msg: str, *, stream=None, **fields: object) -> None:
     stream = stream or (sys.stderr if level in ("error", "fatal") else sys.stdout)
-    print(line(level, msg, **fields), file=stream, flush=True)
+    text = line(level, msg, **fields)
+    print(text, file=stream, flush=True)
+    _append_cli_log(text)
+
+
+def _append_cli_log(text: str) -> None:
+    """Keep a copy in ``log/azcmagent.log`` under AZCMAGENT_HOME (best effort: a missing home is not an error)."""
+    from azcmagent import config
+
+    path = config.paths().cli_log
+    try:
+        if path.parent.parent.exists():
+            path.parent.mkdir(exist_ok=True)
+            with open(path, "a") as handle:
+                handle.write(text + "\n")
+    except OSError:
+        pass
 
 
 def info(msg: str, **fields: object) -> None:

@@ -56,6 +56,7 @@ def device_code_authorize(request: HttpRequest, tenant: str) -> JsonResponse:
             "device_code": issued.device_code,
             "user_code": record.user_code,
             "verification_uri": uri,
+            "verification_uri_complete": f"{uri}?code={record.user_code}",
             "expires_in": codes.expires_in_seconds(now=record.created_at, expires=record.expires_at),
             "interval": record.interval_seconds,
             "message": codes.sign_in_message(verification_uri=uri, user_code=record.user_code),

@@ -186,3 +186,29 @@ def test_connect_and_heartbeats_go_through_proxy_url(
         assert set(proxy.targets) == {f"127.0.0.1:{tls_live_server.port}"}
     finally:
         proxy.close()
+
+
+def test_config_file_supplies_flags_and_the_command_line_wins(tmp_path):
+    (tmp_path / "connect.json").write_text(
+        json.dumps({"resource-group": "rg", "location": "atlantis", "subscription-id": "s", "tenant-id": "t"})
+    )
+    from_file = _run(tmp_path, "connect", "--config", str(tmp_path / "connect.json"), "--portal-url", "https://x")
+    assert from_file.returncode == 20 and "atlantis" in from_file.stderr  # the file's region was used
+    overridden = _run(
+        tmp_path,
+        "connect",
+        "--config",
+        str(tmp_path / "connect.json"),
+        "--location",
+        "mars",
+        "--portal-url",
+        "https://x",
+    )
+    assert overridden.returncode == 20 and "mars" in overridden.stderr
+    missing = _run(tmp_path, "connect", "--config", str(tmp_path / "nope.json"))
+    assert missing.returncode == 23
+
+
+def test_cli_lines_are_kept_in_azcmagent_log(tmp_path):
+    _run(tmp_path, "connect", "--resource-group", "rg")
+    assert "AZCM0023" in (tmp_path / "log" / "azcmagent.log").read_text()

@@ -79,3 +79,9 @@ def test_wrong_codes_show_an_error_then_are_rate_limited(portal_client, issued):
     blocked = portal_client.post("/devicelogin", {"code": issued.record.user_code})
     assert blocked.status_code == 429 and "Too many wrong codes" in blocked.content.decode()
     assert DeviceCode.objects.get().state == "pending"
+
+
+def test_verification_uri_complete_prefills_the_code_but_still_needs_a_click(portal_client, issued):
+    page = portal_client.get(f"/devicelogin?code={issued.record.user_code}")
+    assert f'value="{issued.record.user_code}"' in page.content.decode()
+    assert DeviceCode.objects.get().state == "pending"
