@@ -81,6 +81,7 @@ def machine_facts(cursor) -> dict[str, str]:
         "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
         "postgresql": pg_version,
         "python": platform.python_version(),
+        "load": "{:.1f} / {:.1f} / {:.1f}".format(*os.getloadavg()),
     }
 
 
@@ -240,6 +241,8 @@ def run(args, tqdm) -> None:
         idle.append(time.perf_counter() - t0)
     idle_s = statistics.median(idle)
 
+    wal = wal_per_chunk(connection, transaction, tqdm)
+
     lines = [
         "| due transitions | `machine_status_sweep` | hand-written SQL | ratio |",
         "|---:|---:|---:|---:|",
@@ -248,11 +251,58 @@ def run(args, tqdm) -> None:
         lines.append(f"| {due:,} | {sweep_s * 1000:,.0f} ms | {sql_s * 1000:,.0f} ms | {sweep_s / sql_s:.2f}× |")
     lines.append(f"| 0 (all recorded) | {idle_s * 1000:,.1f} ms | – | – |")
     table = "\n".join(lines)
+    table += "\n\n" + wal
     print()
     print(f"fleet {args.fleet:,} machines, SWEEP_CHUNK={SWEEP_CHUNK}, median of {args.repeat}")
     print(table)
     if args.write_docs:
         write_docs(facts, table, args, seed_seconds)
+
+
+def wal_per_chunk(connection, transaction, tqdm) -> str:
+    """Load-independent comparison: EXPLAIN (ANALYZE, WAL, BUFFERS) of one sweep chunk against the hand-written
+    statement on the same rows, both rolled back."""
+    import json
+
+    from django.utils import timezone
+
+    from machines import sweep
+    from machines.conf import status_thresholds
+    from machines.services import SWEEP_CHUNK
+
+    now = BASE + OFFLINE + timedelta(milliseconds=SWEEP_CHUNK + 0.5)
+    with connection.cursor() as cursor:
+        reset(cursor)
+    vacuum(connection)
+    step = next(
+        s
+        for s in sweep.sweep_steps(now=now, thresholds=status_thresholds())
+        if (s.source, s.target) == ("Connected", "Disconnected")
+    )
+    figures = {}
+    for kind in ("sweep chunk", "hand-written SQL"):
+        with transaction.atomic(), connection.cursor() as cursor:
+            if kind == "sweep chunk":
+                sql, params = sweep.sweep_chunk_sql_statement(step, limit=SWEEP_CHUNK, recorded_at=timezone.now())
+            else:
+                sql, params = BASELINE_SQL, {"offline": OFFLINE, "cutoff": now - OFFLINE}
+            cursor.execute("EXPLAIN (ANALYZE, WAL, BUFFERS, FORMAT JSON) " + sql, params)
+            plan = cursor.fetchone()[0]
+            plan = (json.loads(plan) if isinstance(plan, str) else plan)[0]
+            transaction.set_rollback(True)
+        node = plan["Plan"]
+        figures[kind] = (node["WAL Records"], node["WAL Bytes"], node["Shared Hit Blocks"] + node["Shared Read Blocks"])
+    sweep_fig, sql_fig = figures["sweep chunk"], figures["hand-written SQL"]
+    return "\n".join(
+        [
+            f"Work per {SWEEP_CHUNK:,} transitions (EXPLAIN ANALYZE, WAL, BUFFERS; independent of machine load):",
+            "",
+            "| statement | WAL records | WAL bytes | buffers touched |",
+            "|---|---:|---:|---:|",
+            *(f"| {k} | {r:,} | {b:,} | {t:,} |" for k, (r, b, t) in figures.items()),
+            "| ratio | " + " | ".join(f"{a / b:.2f}×" for a, b in zip(sweep_fig, sql_fig, strict=True)) + " |",
+        ]
+    )
 
 
 def write_docs(facts: dict[str, str], table: str, args, seed_seconds: float) -> None:
@@ -272,7 +322,8 @@ due) and commits every {SWEEP_CHUNK:,} rows. Median of {args.repeat} runs; the t
 {table}
 
 Machine: {facts["nproc"]} CPUs ({facts["cpu"]}), {facts["memory"]} memory, {facts["postgresql"]},
-Python {facts["python"]}.
+Python {facts["python"]}; load average at the start {facts["load"]} (other work was running: wall-clock figures on a
+shared 2-CPU box are noisy, the WAL/buffer figures are not).
 Goal: at most 1.5× the hand-written SQL. Re-run: `DATABASE_URL=postgres://postgres@127.0.0.1:5432/arcportal_bench_sweep
 .venv/bin/python bench/sweep.py --write-docs`.
 """

@@ -37,6 +37,7 @@ class SweepStep:
     target: str
     offset: timedelta  # the transition happened at last_heartbeat_at + offset
     due: Q
+    source: str = ""  # the recorded status it moves from
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,9 @@ def sweep_steps(*, now: datetime, thresholds: StatusThresholds) -> list[SweepSte
     ]
     offsets = {rules.CONNECTED: timedelta(0), rules.DISCONNECTED: thresholds.offline_after}
     offsets[rules.EXPIRED] = thresholds.expired_after
-    return [SweepStep(target, offsets[target], Q(status=source) & heartbeat) for source, target, heartbeat in plan]
+    return [
+        SweepStep(target, offsets[target], Q(status=source) & heartbeat, source) for source, target, heartbeat in plan
+    ]
 
 
 def _due_rows(step: SweepStep, *, limit: int):
@@ -133,8 +136,8 @@ RETURNING id, machine_id, from_status, to_status, at, reason
 """
 
 
-def sweep_chunk_sql(step: SweepStep, *, limit: int, recorded_at: datetime | None = None) -> list[StatusEventRow]:
-    recorded_at = recorded_at or timezone.now()
+def sweep_chunk_sql_statement(step: SweepStep, *, limit: int, recorded_at: datetime) -> tuple[str, list]:
+    """The one statement of a PostgreSQL chunk, with its parameters (``bench/sweep.py`` EXPLAINs it too)."""
     # Ordered by heartbeat only: the index delivers that order, so the scan stops after ``limit`` due rows.
     claim = (
         Machine.objects.filter(step.due)
@@ -147,7 +150,11 @@ def sweep_chunk_sql(step: SweepStep, *, limit: int, recorded_at: datetime | None
     sql = _SQL_CHUNK.format(
         claim=claim_sql, machine=qn(Machine._meta.db_table), event=qn(MachineStatusEvent._meta.db_table)
     )
-    params = [*claim_params, step.target, step.offset, step.target, SWEEP_REASON, recorded_at]
+    return sql, [*claim_params, step.target, step.offset, step.target, SWEEP_REASON, recorded_at]
+
+
+def sweep_chunk_sql(step: SweepStep, *, limit: int, recorded_at: datetime | None = None) -> list[StatusEventRow]:
+    sql, params = sweep_chunk_sql_statement(step, limit=limit, recorded_at=recorded_at or timezone.now())
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [StatusEventRow(*row) for row in cursor.fetchall()]
