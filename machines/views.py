@@ -131,7 +131,7 @@ def _machine_list_context(request: HttpRequest, query: QueryDict, *, full_page: 
     if full_page:
         context.update(
             columns=_columns(params),
-            pills=_filter_pills(params),
+            pill_clear=_filter_pills(params),
             status_choices=STATUS_CHOICES,
             region_choices=REGION_CHOICES,
             os_choices=OsType.choices,
@@ -209,25 +209,10 @@ def _columns(params: QueryDict) -> list[dict]:
     return columns
 
 
-def _filter_pills(params: QueryDict) -> list[dict]:
-    """Azure's pills: "Subscription equals all", each with the value chosen and a link that removes it."""
-    labels = [
-        ("subscription", "Subscription"),
-        ("resource_group", "Resource group"),
-        ("location", "Location"),
-        ("status", "Status"),
-        ("os", "Operating system"),
-        ("tag", "Tag"),
-    ]
-    return [
-        {
-            "name": name,
-            "label": label,
-            "value": params.get(name, ""),
-            "clear_url": "?" + _with(params, **{name: None, "page": None}),
-        }
-        for name, label in labels
-    ]
+def _filter_pills(params: QueryDict) -> dict[str, str]:
+    """For each filter that is set, the link that removes it (the pill's ×), keeping the others."""
+    names = ("subscription", "resource_group", "location", "status", "os", "tag", "q")
+    return {name: "?" + _with(params, **{name: None, "page": None}) for name in names if params.get(name)}
 
 
 def _page_links(params: QueryDict, page) -> dict:

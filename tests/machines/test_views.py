@@ -82,6 +82,7 @@ def test_list_renders_full_page_and_htmx_rows_fragment(portal_client, group, fro
     assert 'hx-trigger="every 15s"' in html
     assert 'hx-get="/?status=Connected"' in html
     assert 'id="machine-summary"' in html and "hx-swap-oob" not in html
+    assert '<a class="pill-clear" href="?"' in html  # the Status pill's × removes that filter
     assert row_ids(page) == [machine.pk]
 
     fragment = portal_client.get(LIST + "?status=Connected", HTTP_HX_REQUEST="true")
