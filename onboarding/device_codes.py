@@ -232,3 +232,11 @@ def device_code_get_pending(*, device_code_id: int | None, now: datetime | None 
         return None
     now = now or timezone.now()
     return DeviceCode.objects.filter(pk=device_code_id, state=DeviceCodeState.PENDING, expires_at__gt=now).first()
+
+
+@transaction.atomic
+def device_code_purge_expired(*, now: datetime | None = None, keep: timedelta = timedelta(days=1)) -> int:
+    """Delete device codes that expired more than ``keep`` ago (decided or not); returns how many."""
+    now = now or timezone.now()
+    deleted, _ = DeviceCode.objects.filter(expires_at__lt=now - keep).delete()
+    return deleted

@@ -123,3 +123,13 @@ def test_wrong_codes_are_limited_per_ip(admin_user, django_user_model):
             device_code_lookup(typed_code="XXXX-XXXX", user_id=user.pk, ip="10.0.0.66")
     with pytest.raises(TooManyAttempts):
         device_code_lookup(typed_code=issued.record.user_code, user_id=admin_user.pk, ip="10.0.0.66")
+
+
+def test_purge_deletes_only_codes_expired_long_enough(now):
+    from onboarding.device_codes import device_code_purge_expired
+
+    old = device_code_issue(now=now - timedelta(days=2))
+    recent = device_code_issue(now=now - timedelta(minutes=20))
+    assert device_code_purge_expired(now=now) == 1
+    assert list(DeviceCode.objects.values_list("pk", flat=True)) == [recent.record.pk]
+    assert not DeviceCode.objects.filter(pk=old.record.pk).exists()
