@@ -182,7 +182,7 @@ def device_code_exchange(*, device_code: str, client_id: str = "", now: datetime
 @transaction.atomic
 def _device_code_poll(*, device_code: str, client_id: str, now: datetime) -> tuple[DeviceCode | None, Exception | None]:
     record = (
-        DeviceCode.objects.select_for_update()
+        DeviceCode.objects.select_for_update(of=("self",))
         .select_related("decided_by")
         .filter(device_code_hash=codes.hash_device_code(device_code or ""))
         .first()
