@@ -43,7 +43,12 @@ LOCKED_IN_MONITOR_MODE = {"extensions.allowlist", "extensions.blocklist", "exten
 
 
 def home() -> Path:
-    return Path(os.environ.get("AZCMAGENT_HOME") or DEFAULT_HOME)
+    """``AZCMAGENT_HOME``, else ``/var/opt/azcmagent`` (Linux) or ``%ProgramData%\\AzureConnectedMachineAgent``."""
+    if os.environ.get("AZCMAGENT_HOME"):
+        return Path(os.environ["AZCMAGENT_HOME"])
+    if os.name == "nt":
+        return Path(os.environ.get("PROGRAMDATA", r"C:\ProgramData")) / "AzureConnectedMachineAgent"
+    return Path(DEFAULT_HOME)
 
 
 @dataclass(frozen=True)

@@ -228,7 +228,7 @@ def stop(timeout: float = 5.0) -> bool:
             pass
         time.sleep(0.05)
     else:
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
     with contextlib.suppress(OSError):
         config.paths().pid.unlink()
     return True
