@@ -237,9 +237,14 @@ def run(args: argparse.Namespace, kind: str) -> None:
             get()
         query_count = len(queries)  # read now: the next request resets the connection's query log
         samples = time_call(get, args.repeat)
-        rows.append(("list " + label, samples, query_count))
+        db_samples = []
+        for _ in range(5):
+            with CaptureQueriesContext(connection) as queries:
+                get()
+            db_samples.append(sum(float(q["time"]) for q in queries.captured_queries) * 1000)
+        rows.append(("list " + label, samples, query_count, statistics.median(db_samples)))
     poll = time_call(lambda: client.get("/?status=Connected", HTTP_HX_REQUEST="true"), args.repeat)
-    rows.append(("HTMX rows poll (status=Connected)", poll, None))
+    rows.append(("HTMX rows poll (status=Connected)", poll, None, None))
 
     for label, params in [
         ("counts: all machines", {}),
@@ -251,18 +256,21 @@ def run(args: argparse.Namespace, kind: str) -> None:
         samples = time_call(
             lambda queryset=queryset, now=now: machine_status_counts(queryset=queryset, now=now), args.repeat
         )
-        rows.append((label, samples, 1))
+        rows.append((label, samples, 1, statistics.median(samples)))
 
-    width = max(len(label) for label, _, _ in rows)
+    width = max(len(row[0]) for row in rows)
     print()
-    print(f"{'case':<{width}}  {'p50 ms':>8}  {'p95 ms':>8}  {'max ms':>8}  queries")
-    print("-" * (width + 40))
-    for label, samples, queries in rows:
+    print(f"{'case':<{width}}  {'p50 ms':>8}  {'p95 ms':>8}  {'max ms':>8}  {'queries':>7}  {'DB ms (p50)':>11}")
+    print("-" * (width + 54))
+    for label, samples, queries, db_ms in rows:
         print(
             f"{label:<{width}}  {statistics.median(samples):8.1f}  {percentile(samples, 95):8.1f}  "
-            f"{max(samples):8.1f}  {queries if queries is not None else '':>7}"
+            f"{max(samples):8.1f}  {queries if queries is not None else '':>7}  "
+            f"{f'{db_ms:.1f}' if db_ms is not None else '':>11}"
         )
-    worst = max(percentile(samples, 95) for label, samples, _ in rows if label.startswith("list"))
+    load = os.getloadavg()
+    print(f"\nload average during the run: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} CPUs")
+    worst = max(percentile(row[1], 95) for row in rows if row[0].startswith("list"))
     print(f"\nworst list p95: {worst:.1f} ms (goal < 150 ms on PostgreSQL); page size {settings.ARC_PORTAL_PAGE_SIZE}")
 
 

@@ -272,7 +272,7 @@ def machine_export(request: HttpRequest) -> HttpResponse:
     def rows():
         writer = csv.writer(_Echo())
         yield writer.writerow(header)
-        for machine in filterset.qs.iterator(chunk_size=CSV_CHUNK):
+        for machine in selectors.machine_list_columns(queryset=filterset.qs).iterator(chunk_size=CSV_CHUNK):
             status = derive_status(last_heartbeat_at=machine.last_heartbeat_at, now=now, thresholds=thresholds)
             tags = "; ".join(f"{tag.key}={tag.value}" for tag in machine.tag_set.all())
             cells = [
