@@ -68,6 +68,7 @@ def test_any_tag_set_arrives_on_the_machine_exactly(arm, tags):
     )
     assert response.status_code == 200, response.content
     assert response.json()["tags"] == tags
+    assert response.json()["properties"]["provisioningState"] == "Creating"  # until the certificate is issued
     machine = Machine.objects.get(resource_group=group, name=name)
     assert {t.key: t.value for t in machine.tag_set.all()} == tags
     machine.delete()
