@@ -258,3 +258,22 @@ def test_the_service_stops_with_a_clear_log_line_when_the_machine_is_deleted(
     log = (agent.home / "log" / "himds.log").read_text()
     assert "The machine was deleted from Azure Arc (HTTP 410 MachineDeleted)" in log
     assert "Stopping the agent service" in log
+
+
+def test_connect_with_an_access_token(make_agent, subscription, tenant, resource_group, admin_user):
+    from onboarding.tokens import issue_user_token
+
+    token = issue_user_token(user=admin_user, tenant_id=str(tenant.tenant_id), issuer="https://test").access_token
+    agent = make_agent(AZCMAGENT_NO_SERVICE="1")
+    result = agent.run(*connect_args(subscription, tenant, extra=["--access-token", token]))
+    assert result.returncode == 0, result.stdout + result.stderr
+    machine = Machine.objects.get()
+    assert machine.onboarded_by == "admin" and machine.status == "Connected"
+    assert json.loads((agent.home / "agentconfig.json").read_text())["authType"] == "token"
+
+
+def test_an_invalid_access_token_exits_41(make_agent, subscription, tenant, resource_group):
+    agent = make_agent(AZCMAGENT_NO_SERVICE="1")
+    result = agent.run(*connect_args(subscription, tenant, extra=["--access-token", "not-a-token"]))
+    assert result.returncode == 41, result.stdout + result.stderr
+    assert not Machine.objects.exists()
