@@ -384,3 +384,19 @@ def test_client_request_id_is_echoed(arm, subscription, group):
     response = arm.get(f"{rg_path(subscription, 'rg')}?{RG_API}", HTTP_X_MS_CLIENT_REQUEST_ID="abc-123")
     assert response["x-ms-client-request-id"] == "abc-123"
     assert response["x-ms-request-id"]
+
+
+@pytest.mark.parametrize(("flag", "trusted"), [("true", True), ("", False)])
+def test_proxy_headers_are_trusted_only_with_django_behind_tls_proxy(flag, trusted):
+    """The settings that make nextLink honour X-Forwarded-* are switched on by DJANGO_BEHIND_TLS_PROXY alone."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DJANGO_BEHIND_TLS_PROXY": flag, "DJANGO_SETTINGS_MODULE": "arcportal.settings_test"}
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.USE_X_FORWARDED_HOST, getattr(settings, 'SECURE_PROXY_SSL_HEADER', None))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == ("True ('HTTP_X_FORWARDED_PROTO', 'https')" if trusted else "False None")
