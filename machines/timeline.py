@@ -104,7 +104,7 @@ def timeline_svg(
         f'aria-label="Status over the last {days} days" class="timeline-svg">',
         f"<title>Status over the last {days} days</title>",
         f"<desc>{escape(summary or 'No data')}</desc>",
-        f'<rect x="0" y="{bar_top}" width="{width}" height="{bar_height}" fill="#f3f2f1"/>',
+        f'<rect x="0" y="{bar_top}" width="{width}" height="{bar_height}" fill="{NO_DATA_COLOUR}"/>',
     ]
     for band in bands:
         x0, x1 = x_of(band.start), x_of(band.end)
@@ -123,14 +123,21 @@ def timeline_svg(
             f'<line x1="{x}" y1="{bar_top + bar_height}" x2="{x}" y2="{bar_top + bar_height + 4}" stroke="#8a8886"/>'
         )
         parts.append(
-            f'<text x="{x}" y="{bar_top + bar_height + 16}" font-size="11" fill="#605e5c" text-anchor="{anchor}">'
+            f'<text x="{x}" y="{bar_top + bar_height + 16}" font-size="10" fill="#605e5c" text-anchor="{anchor}">'
             f"{escape(label)}</text>"
         )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def legend(bands: list[Band]) -> list[tuple[str, str, str]]:
-    """``(status, label, colour)`` for each status the picture shows, in a fixed order."""
+NO_DATA_COLOUR = "#f3f2f1"
+
+
+def legend(bands: list[Band], *, now: datetime | None = None, days: int = DEFAULT_DAYS) -> list[tuple[str, str, str]]:
+    """``(status, label, colour)`` for each status the picture shows, in a fixed order; with ``now``, also the
+    empty background when the bands start after the window does (the machine did not exist yet)."""
     shown = {band.status for band in bands}
-    return [(s, BAND_LABELS[s], BAND_COLOURS[s]) for s in (CONNECTED, DISCONNECTED, EXPIRED, AWAITING) if s in shown]
+    items = [(s, BAND_LABELS[s], BAND_COLOURS[s]) for s in (CONNECTED, DISCONNECTED, EXPIRED, AWAITING) if s in shown]
+    if now is not None and (not bands or bands[0].start > now - timedelta(days=days)):
+        items.append(("", "Not registered yet", NO_DATA_COLOUR))
+    return items

@@ -400,7 +400,7 @@ def _machine_detail_context(request: HttpRequest, machine, *, tags_context: dict
         "location_name": display_name(machine.location),
         "events": selectors.machine_status_events(machine=machine, limit=50),
         "timeline_svg": mark_safe(timeline.timeline_svg(bands=bands, now=now)),  # built from escaped parts only
-        "timeline_legend": timeline.legend(bands),
+        "timeline_legend": timeline.legend(bands, now=now),
         "delete_form": None,
         **(tags_context or _tags_context(machine, editing=request.GET.get("edit_tags") == "1")),
     }

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from machines.models import Machine, MachineTag, ResourceGroup
+from machines.models import Machine, MachineStatusEvent, MachineTag, ResourceGroup
 from tests.machines.factories import MachineFactory, MachineTagFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -36,6 +36,18 @@ def seed(group):
     }
     MachineTagFactory(machine=machines["web-01"], key="env", value="prod")
     MachineTagFactory(machine=machines["db-01"], key="env", value="prod")
+    # db-01 has a week of history: registered 6 days ago, an outage 4–3 days ago, silent for the last 3 hours.
+    db = machines["db-01"]
+    Machine.objects.filter(pk=db.pk).update(created_at=now - timedelta(days=6))
+    history = [
+        (6, "AwaitingConnection", "Connected", "Heartbeat"),
+        (4, "Connected", "Disconnected", "Status sweep"),
+        (3, "Disconnected", "Connected", "Heartbeat"),
+    ]
+    for days_ago, before, after, reason in history:
+        MachineStatusEvent.objects.create(
+            machine=db, from_status=before, to_status=after, at=now - timedelta(days=days_ago), reason=reason
+        )
     return machines
 
 
@@ -103,6 +115,8 @@ def test_machines_blade_end_to_end(signed_in_page, live_server, subscription, sc
     expect(page.locator("#machine-status")).to_have_text("Connected")
     expect(page.locator(".essentials")).to_contain_text("db-01.contoso.local")
     expect(page.locator(".timeline svg")).to_be_visible()
+    expect(page.locator(".timeline svg rect.band")).to_have_count(3)  # Connected, Offline, Connected
+    expect(page.locator(".legend")).to_contain_text("Offline")
     screenshot("machines-detail")
 
     # Tags edited in place: an invalid name shows an inline error and saves nothing; then a valid edit.

@@ -111,3 +111,9 @@ def test_svg_escapes_unknown_status_names():
 def test_legend_lists_only_statuses_shown_in_a_fixed_order():
     bands = [Band(WEEK_AGO, ago(days=1), DISCONNECTED), Band(ago(days=1), NOW, CONNECTED)]
     assert [label for _, label, _ in legend(bands)] == ["Connected", "Offline"]
+
+
+def test_legend_mentions_the_time_before_the_machine_existed():
+    bands = [Band(ago(days=2), NOW, CONNECTED)]
+    assert [label for _, label, _ in legend(bands, now=NOW)] == ["Connected", "Not registered yet"]
+    assert [label for _, label, _ in legend([Band(WEEK_AGO, NOW, CONNECTED)], now=NOW)] == ["Connected"]
