@@ -23,5 +23,7 @@ urlpatterns = [
     path("", include("onboarding.api.agent_download_urls")),
 ]
 
+handler400 = "arcportal.views.bad_request"
+handler403 = "arcportal.views.permission_denied"
 handler404 = "arcportal.views.not_found"
 handler500 = "arcportal.views.server_error"

@@ -27,6 +27,25 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok" if healthy else "error", "checks": checks}, status=200 if healthy else 503)
 
 
+def bad_request(request: HttpRequest, exception=None):
+    """Django's 400 (e.g. a Host header not in ALLOWED_HOSTS): ARM JSON under the ARM plane, plain HTML elsewhere."""
+    if _wants_arm(request):
+        return JsonResponse(
+            {"error": {"code": "BadRequest", "message": "The request was rejected (check the Host header and URL)."}},
+            status=400,
+        )
+    return render(request, "400.html", status=400)
+
+
+def permission_denied(request: HttpRequest, exception=None):
+    if _wants_arm(request):
+        return JsonResponse(
+            {"error": {"code": "AuthorizationFailed", "message": "You do not have permission for this request."}},
+            status=403,
+        )
+    return render(request, "403.html", status=403)
+
+
 def not_found(request: HttpRequest, exception=None):
     if _wants_arm(request):
         return JsonResponse(
