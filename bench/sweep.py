@@ -316,7 +316,7 @@ def write_docs(facts: dict[str, str], table: str, args, seed_seconds: float) -> 
 `bench/sweep.py` ({datetime.now(UTC):%Y-%m-%d}, commit {commit.strip() or "?"}): {args.fleet:,} machines in one
 PostgreSQL table (seeded with one `INSERT … SELECT generate_series` in {seed_seconds:.0f} s), the sweep moving
 *n* of them Connected → Disconnected, against one hand-written statement doing the same work (`UPDATE … RETURNING`
-feeding one `INSERT` of the events, one transaction). The sweep also runs its Connected and Expired steps (nothing
+feeding one `INSERT` of the events, one transaction). The sweep also runs its six other steps (nothing
 due) and commits every {SWEEP_CHUNK:,} rows. Median of {args.repeat} runs; the table is vacuumed before each run.
 
 {table}
