@@ -16,3 +16,6 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 ARC_PKI_DIR = VAR_DIR / "test-pki"
+# WhiteNoise only warns about a missing STATIC_ROOT; tests serve static files through the finders.
+WHITENOISE_USE_FINDERS = True
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
