@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from arcportal.exceptions import ApplicationError
 from arcportal.htmx import is_partial
@@ -227,7 +227,7 @@ def _page_links(params: QueryDict, page) -> dict:
     }
 
 
-@require_GET
+@require_safe
 def machine_list(request: HttpRequest) -> HttpResponse:
     """Machines – Azure Arc. An HTMX poll of the same URL gets only the rows (and the counts, out of band)."""
     partial = is_partial(request)
@@ -247,7 +247,7 @@ class _Echo:
         return value
 
 
-@require_GET
+@require_safe
 def machine_export(request: HttpRequest) -> HttpResponse:
     """Export to CSV: every row of the filtered and sorted list (all pages), streamed in chunks."""
     now = request_now()
@@ -406,7 +406,7 @@ def _machine_detail_context(request: HttpRequest, machine, *, tags_context: dict
     }
 
 
-@require_GET
+@require_safe
 def machine_detail(request: HttpRequest, subscription_id: str, resource_group: str, name: str) -> HttpResponse:
     """ "<name> | Overview". An HTMX poll of the same URL gets only the status badge."""
     machine = _machine_or_404(subscription_id, resource_group, name)
