@@ -106,6 +106,14 @@ def test_machines_blade_end_to_end(signed_in_page, live_server, subscription, sc
     Machine.objects.filter(pk=machines["web-02"].pk).update(last_heartbeat_at=timezone.now() - timedelta(hours=1))
     expect(page.locator(f"#machine-{machines['web-02'].pk} .status-cell")).to_have_text("Offline", timeout=8000)
     expect(page.locator(".counts")).to_contain_text("1 Offline", timeout=8000)
+    # A row the user selected stays selected across refreshes (hx-preserve), and so do the bulk buttons.
+    box = page.locator(f"#select-{machines['web-01'].pk}")
+    box.check()
+    stamp = page.locator(".showing .muted").inner_text()
+    expect(page.locator(".showing .muted")).not_to_have_text(stamp, timeout=8000)
+    expect(box).to_be_checked()
+    expect(page.get_by_role("button", name="Assign tags")).to_be_enabled()
+    box.uncheck()
     settings.ARC_LIST_REFRESH_SECONDS = 15
 
     # Overview of a machine.
