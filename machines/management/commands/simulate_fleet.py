@@ -1,0 +1,167 @@
+"""``python manage.py simulate_fleet --machines N [--offline-fraction F] [--duration S] [--interval SECONDS] …``
+
+Runs N simulated agents in this process (``machines/simulator.py``): each onboards through the real protocol with
+its own key and certificate and heartbeats over HTTPS. The command only prepares what an administrator would — the
+resource group and a service principal with "Azure Connected Machine Onboarding" on it — shows a progress bar while
+the fleet onboards and prints the counters at the end: after ``--duration``, or on Ctrl+C. See docs/simulator.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import signal
+import threading
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from tqdm import tqdm
+
+from arcportal.exceptions import ApplicationError
+from machines.selectors import resource_group_get, subscription_list, tenant_get
+from machines.services import resource_group_create
+from machines.simulator import FleetConfig, FleetSimulation, FleetStats, SimulatedMachine
+from onboarding.models import Role
+from onboarding.pki import CA_FILE
+from onboarding.service_principals import service_principal_create, service_principal_revoke
+
+MAX_MACHINES = 100_000
+DEFAULT_RESOURCE_GROUP = "arc-simulated"
+
+
+class Command(BaseCommand):
+    help = "Simulate N Arc agents that onboard (keys, certificates) and heartbeat against the portal over HTTPS."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--machines", type=int, required=True, help=f"Agents to simulate (1–{MAX_MACHINES:,}).")
+        parser.add_argument(
+            "--offline-fraction",
+            type=float,
+            default=0.0,
+            help="Share of the machines that stop heartbeating right after onboarding (0–1, default 0).",
+        )
+        parser.add_argument("--duration", type=float, default=600.0, help="Seconds until it stops (default 600).")
+        parser.add_argument(
+            "--interval",
+            type=float,
+            default=None,
+            help="Seconds between heartbeats (default: what the portal answers, ARC_HEARTBEAT_INTERVAL_SECONDS).",
+        )
+        parser.add_argument("--portal-url", default="", help="Default: ARC_PUBLIC_BASE_URL.")
+        parser.add_argument("--ca-file", default="", help="Portal CA to trust (default: ARC_PKI_DIR/ca.pem).")
+        parser.add_argument("--resource-group", default=DEFAULT_RESOURCE_GROUP, help="Created if missing.")
+        parser.add_argument("--location", default="westeurope", help="Location of the machines (and of a new group).")
+        parser.add_argument("--concurrency", type=int, default=20, help="HTTP requests in flight at most (default 20).")
+        parser.add_argument("--name-prefix", default="", help="Machine names are PREFIX-00000… (default sim-<random>).")
+        parser.add_argument("--key-workers", type=int, default=None, help="Processes making RSA keys (default: CPUs).")
+        parser.add_argument("--seed", type=int, default=None, help="Random seed (which machines stop, OS facts).")
+
+    def handle(self, *args, **options):
+        check_options(options)
+        tenant = tenant_get()
+        subscription = subscription_list().first()
+        if tenant is None or subscription is None:
+            raise CommandError("No tenant or subscription yet: run `python manage.py bootstrap` first.")
+        group = resource_group_get(subscription=subscription, name=options["resource_group"])
+        try:
+            if group is None:
+                group = resource_group_create(
+                    subscription=subscription, name=options["resource_group"], location=options["location"]
+                )
+                self.stdout.write(f"Created resource group {group.name}")
+            created = service_principal_create(
+                display_name=f"Fleet simulator ({options['machines']} machines)",
+                role=Role.ONBOARDING,
+                scope=group.arm_id,
+                expires_at=timezone.now() + dt.timedelta(seconds=options["duration"] + 3600),
+            )
+        except ApplicationError as exc:
+            raise CommandError(exc.message) from exc
+        principal = created.service_principal
+        portal_url = (options["portal_url"] or settings.ARC_PUBLIC_BASE_URL).rstrip("/")
+        ca_file = options["ca_file"] or str(Path(settings.ARC_PKI_DIR) / CA_FILE)
+        if not Path(ca_file).is_file():
+            raise CommandError(f"No CA file at {ca_file}: pass --ca-file, or run `python manage.py bootstrap`.")
+        config = FleetConfig(
+            portal_url=portal_url,
+            ca_file=ca_file,
+            tenant_id=str(tenant.tenant_id),
+            subscription_id=str(subscription.subscription_id),
+            resource_group=group.name,
+            client_id=str(principal.client_id),
+            client_secret=created.secret,
+            machines=options["machines"],
+            offline_fraction=options["offline_fraction"],
+            duration=options["duration"],
+            interval=options["interval"],
+            concurrency=options["concurrency"],
+            location=options["location"],
+            name_prefix=options["name_prefix"],
+            key_workers=options["key_workers"],
+            seed=options["seed"],
+        )
+        self.stdout.write(
+            f"Simulating {config.machines} machines against {portal_url} in resource group {group.name} "
+            f"(service principal {principal.client_id}) for at most {config.duration:g} s; Ctrl+C stops."
+        )
+        try:
+            stats = run_with_progress(config)
+        finally:
+            service_principal_revoke(service_principal=principal)
+        for line in stats.summary_lines():
+            self.stdout.write(line)
+        if stats.onboarded == 0 and stats.onboarding_failures:
+            raise CommandError("No machine could onboard: " + "; ".join(map(str, stats.onboarding_failures)))
+
+
+def check_options(options) -> None:
+    if not 1 <= options["machines"] <= MAX_MACHINES:
+        raise CommandError(f"--machines must be between 1 and {MAX_MACHINES:,} (got {options['machines']}).")
+    if not 0.0 <= options["offline_fraction"] <= 1.0:
+        raise CommandError(f"--offline-fraction must be between 0 and 1 (got {options['offline_fraction']}).")
+    if options["duration"] <= 0:
+        raise CommandError("--duration must be a positive number of seconds.")
+    if options["interval"] is not None and options["interval"] <= 0:
+        raise CommandError("--interval must be a positive number of seconds.")
+    if options["concurrency"] < 1:
+        raise CommandError("--concurrency must be at least 1.")
+    if options["key_workers"] is not None and options["key_workers"] < 0:
+        raise CommandError("--key-workers must be 0 (no pool) or more.")
+    url = options["portal_url"] or settings.ARC_PUBLIC_BASE_URL
+    if not url.startswith("https://"):
+        raise CommandError(f"--portal-url must be https:// (agents talk to the portal over TLS); got {url}.")
+
+
+def run_with_progress(config: FleetConfig) -> FleetStats:
+    """Run the fleet with a progress bar while it onboards; the first Ctrl+C stops it gracefully."""
+    progress = tqdm(total=config.machines, desc="onboarding", unit="machine", disable=None)
+    failed = 0
+
+    def onboarded(machine: SimulatedMachine) -> None:
+        nonlocal failed
+        if machine.failure:
+            failed += 1
+            progress.set_postfix(failed=failed)
+        progress.update(1)
+        if progress.n >= config.machines:
+            progress.close()
+
+    async def main() -> FleetStats:
+        stop = asyncio.Event()
+        simulation = FleetSimulation(config, on_onboarded=onboarded, stop=stop)
+        loop = asyncio.get_running_loop()
+        if threading.current_thread() is threading.main_thread():
+
+            def interrupted() -> None:
+                stop.set()
+                loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl+C stops at once
+
+            loop.add_signal_handler(signal.SIGINT, interrupted)
+        return await simulation.run()
+
+    try:
+        return asyncio.run(main())
+    finally:
+        progress.close()
