@@ -120,6 +120,7 @@ class FleetStats:
     heartbeats_accepted: int = 0
     heartbeats_rejected: Counter = field(default_factory=Counter)  # HTTP status → count
     heartbeat_errors: Counter = field(default_factory=Counter)  # no answer: exception class → count
+    heartbeat_seconds: list[float] = field(default_factory=list)  # round trip of every answered heartbeat
     onboarding_failures: Counter = field(default_factory=Counter)  # step + status/code → count
     not_started: int = 0  # machines the deadline (or a stop) came before
     interrupted: bool = False
@@ -358,6 +359,7 @@ class FleetSimulation:
         async with self._requests:
             self.stats.heartbeats_sent += 1
             machine.heartbeats_sent += 1
+            started = time.monotonic()
             try:
                 response = await client.post(
                     f"/his/machines/{machine.vm_id}/heartbeat",
@@ -367,6 +369,7 @@ class FleetSimulation:
             except httpx.HTTPError as exc:
                 self.stats.heartbeat_errors[type(exc).__name__] += 1
                 return BeatResult(False, 0, False, self._interval(None), str(exc))
+            self.stats.heartbeat_seconds.append(time.monotonic() - started)
         answer = _answer(response)
         if response.status_code == 200:
             self.stats.heartbeats_accepted += 1
