@@ -20,6 +20,7 @@ import asyncio
 import os
 import resource
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -154,8 +155,14 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM: stop like Ctrl+C, so the portal is stopped and the database dropped
+
+
 def main() -> None:
     args = parse_args()
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)  # also when started in the background (SIGINT ignored)
     kind, tmp, cleanup = prepare_environment()
     portal = None
     try:
@@ -328,4 +335,7 @@ def report(args: argparse.Namespace, stats) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit("interrupted: the portal was stopped and the bench database dropped")

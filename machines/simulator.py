@@ -42,6 +42,8 @@ from azcmagent import __version__ as AGENT_VERSION
 from azcmagent import identity
 from azcmagent.client import ARM_API_VERSION, ARM_SCOPE, Portal, error_code, ssl_context
 from azcmagent.service import BeatResult, next_delay
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 TOKEN_RENEW_BEFORE_SECONDS = 300
 DEFAULT_GRACE_SECONDS = 30.0
@@ -217,6 +219,15 @@ def new_key_pem() -> bytes:
     return identity.key_pem(identity.new_key())
 
 
+def load_own_key(pem: bytes) -> rsa.RSAPrivateKey:
+    """A key ``new_key_pem`` just made. ``identity.load_key`` re-validates the RSA key (~70 ms of CPU, which would
+    block the event loop once per machine); a key we generated ourselves needs no check."""
+    key = serialization.load_pem_private_key(pem, password=None, unsafe_skip_rsa_key_validation=True)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise TypeError("not an RSA key")
+    return key
+
+
 def _answer(response: httpx.Response) -> dict[str, Any]:
     try:
         data = response.json()
@@ -317,7 +328,7 @@ class FleetSimulation:
     # -- one machine ---------------------------------------------------------------------------------------------
 
     async def _onboard(self, client: httpx.AsyncClient, tokens: _TokenSource, machine: SimulatedMachine, key_pem):
-        key = identity.load_key(await key_pem)
+        key = load_own_key(await key_pem)
         if not self._may_start():
             self.stats.not_started += 1
             return None
@@ -390,13 +401,14 @@ class FleetSimulation:
         except (TypeError, ValueError):
             return 300
 
-    async def _run_machine(self, client, tokens, machine: SimulatedMachine, key_pem) -> None:
+    async def _run_machine(self, client, tokens, machine: SimulatedMachine, executor: Executor | None) -> None:
         onboarded = None
         async with self._onboarding:
             if not self._may_start():
-                key_pem.cancel()
                 self.stats.not_started += 1
                 return
+            # The key is made when the machine's turn comes, so key making and onboarding share the CPUs evenly.
+            key_pem = asyncio.get_running_loop().run_in_executor(executor, new_key_pem)
             try:
                 onboarded = await self._onboard(client, tokens, machine, key_pem)
             except OnboardingFailed as exc:
@@ -426,7 +438,6 @@ class FleetSimulation:
         config = self.config
         self.stats.started_at = time.time()
         self.deadline = time.monotonic() + config.duration
-        loop = asyncio.get_running_loop()
         own_executor = None
         executor = self.key_executor
         if executor is None and config.key_workers != 0:
@@ -444,10 +455,9 @@ class FleetSimulation:
                 headers={"User-Agent": "azcmagent (ArcPortal fleet simulator)"},
             ) as client:
                 tokens = _TokenSource(client, config)
-                keys = [loop.run_in_executor(executor, new_key_pem) for _ in self.stats.machines]
                 tasks = [
-                    asyncio.ensure_future(self._run_machine(client, tokens, machine, key))
-                    for machine, key in zip(self.stats.machines, keys, strict=True)
+                    asyncio.ensure_future(self._run_machine(client, tokens, machine, executor))
+                    for machine in self.stats.machines
                 ]
                 await self._wait(tasks)
         finally:
