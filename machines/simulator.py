@@ -393,9 +393,10 @@ class FleetSimulation:
             machine.stopped_by_portal = f"{response.status_code} {code}".strip()
         return BeatResult(False, response.status_code, stop, self._interval(None), code)
 
-    def _interval(self, answered) -> int:
+    def _interval(self, answered) -> float:
+        """``--interval`` if given, else the portal's ``nextHeartbeatSeconds`` (``next_delay`` scales either)."""
         if self.config.interval is not None:
-            return self.config.interval  # type: ignore[return-value]  # next_delay only multiplies it
+            return self.config.interval
         try:
             return max(1, int(answered))
         except (TypeError, ValueError):
