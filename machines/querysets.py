@@ -36,9 +36,16 @@ class MachineQuerySet(models.QuerySet):
         return self.filter(last_heartbeat_at__lt=cutoff)
 
     def status_counts(self, *, now: datetime, thresholds: StatusThresholds) -> dict[str, int]:
-        """Total and per-status counts in one aggregate query."""
+        """Total and per-status counts in one aggregate query.
+
+        Only ``last_heartbeat_at`` is read (``COUNT(*)`` and ``COUNT(last_heartbeat_at)``), so PostgreSQL can answer
+        from that index alone; "awaiting" is the machines without a heartbeat: total minus those with one.
+        """
         aggregates = {
-            value: Count("pk", filter=status_q(value, now=now, thresholds=thresholds)) for value in rules.ALL_STATUSES
+            value: Count("last_heartbeat_at", filter=status_q(value, now=now, thresholds=thresholds))
+            for value in rules.ALL_STATUSES
+            if value != rules.AWAITING
         }
-        result = self.aggregate(total=Count("pk"), **aggregates)
+        result = self.aggregate(total=Count("*"), seen=Count("last_heartbeat_at"), **aggregates)
+        result[rules.AWAITING] = (result["total"] or 0) - (result.pop("seen") or 0)
         return {key: int(count or 0) for key, count in result.items()}
