@@ -279,13 +279,18 @@ def report(args: argparse.Namespace, stats) -> None:
     for line in stats.summary_lines():
         print(line)
     elapsed = stats.finished_at - stats.started_at
-    if stats.heartbeat_seconds:
-        ms = [s * 1000 for s in stats.heartbeat_seconds]
+    for label, timings in (
+        ("all", stats.heartbeat_timings),
+        ("after onboarding", [t for t in stats.heartbeat_timings if t[0] >= stats.onboarding_seconds]),
+    ):
+        if not timings:
+            continue
+        ms = [seconds * 1000 for _, seconds in timings]
         print(
-            f"heartbeat round trip (TLS handshake included): p50 {statistics.median(ms):.1f} ms, "
-            f"p95 {percentile(ms, 95):.1f} ms, p99 {percentile(ms, 99):.1f} ms, max {max(ms):.1f} ms; "
-            f"{stats.heartbeats_sent / max(elapsed, 1):.1f} heartbeats/s on average"
+            f"heartbeat round trip, {label} ({len(ms):,}; TLS handshake included): p50 {statistics.median(ms):.1f} ms, "
+            f"p95 {percentile(ms, 95):.1f} ms, p99 {percentile(ms, 99):.1f} ms, max {max(ms):.1f} ms"
         )
+    print(f"{stats.heartbeats_sent / max(elapsed, 1):.1f} heartbeats/s on average over the run")
     steady = max(0.0, elapsed - stats.onboarding_seconds)
     print(
         f"onboarding: {stats.onboarded / max(stats.onboarding_seconds, 0.001):.1f} machines/s; "

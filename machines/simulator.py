@@ -122,7 +122,8 @@ class FleetStats:
     heartbeats_accepted: int = 0
     heartbeats_rejected: Counter = field(default_factory=Counter)  # HTTP status → count
     heartbeat_errors: Counter = field(default_factory=Counter)  # no answer: exception class → count
-    heartbeat_seconds: list[float] = field(default_factory=list)  # round trip of every answered heartbeat
+    # (seconds since the start when it was sent, round trip in seconds) of every answered heartbeat
+    heartbeat_timings: list[tuple[float, float]] = field(default_factory=list)
     onboarding_failures: Counter = field(default_factory=Counter)  # step + status/code → count
     not_started: int = 0  # machines the deadline (or a stop) came before
     interrupted: bool = False
@@ -303,6 +304,7 @@ class FleetSimulation:
         self.stop = stop or asyncio.Event()
         self.key_executor = key_executor
         self.deadline = 0.0
+        self._started = 0.0
         self._requests = asyncio.Semaphore(config.concurrency)  # HTTP requests in flight
         self._onboarding = asyncio.Semaphore(config.concurrency)  # machines between key and certificate
 
@@ -380,7 +382,7 @@ class FleetSimulation:
             except httpx.HTTPError as exc:
                 self.stats.heartbeat_errors[type(exc).__name__] += 1
                 return BeatResult(False, 0, False, self._interval(None), str(exc))
-            self.stats.heartbeat_seconds.append(time.monotonic() - started)
+            self.stats.heartbeat_timings.append((started - self._started, time.monotonic() - started))
         answer = _answer(response)
         if response.status_code == 200:
             self.stats.heartbeats_accepted += 1
@@ -438,7 +440,8 @@ class FleetSimulation:
     async def run(self) -> FleetStats:
         config = self.config
         self.stats.started_at = time.time()
-        self.deadline = time.monotonic() + config.duration
+        self._started = time.monotonic()
+        self.deadline = self._started + config.duration
         own_executor = None
         executor = self.key_executor
         if executor is None and config.key_workers != 0:
