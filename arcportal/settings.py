@@ -192,6 +192,15 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 300.0},
     },
 }
+# Steady-state heartbeats are buffered in Redis and written in bulk this often (machines/heartbeats.py); 0 writes
+# each heartbeat directly. Without Redis there is nothing to flush, so no beat entry.
+ARC_HEARTBEAT_FLUSH_SECONDS = env.float("ARC_HEARTBEAT_FLUSH_SECONDS", default=2.0)
+if REDIS_URL and ARC_HEARTBEAT_FLUSH_SECONDS > 0:
+    CELERY_BEAT_SCHEDULE["machine-heartbeat-flush"] = {
+        "task": "machines.tasks.machine_heartbeat_flush_task",
+        "schedule": ARC_HEARTBEAT_FLUSH_SECONDS,
+        "options": {"expires": ARC_HEARTBEAT_FLUSH_SECONDS},
+    }
 
 # --- REST framework / OpenAPI --------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -6,6 +6,7 @@ from celery import shared_task
 from django.core.cache import cache
 from django.utils import timezone
 
+from machines.heartbeats import heartbeat_flush
 from machines.services import machine_status_sweep
 from machines.webhooks import WebhookDeliveryFailed, webhook_deliveries_requeue_stale, webhook_delivery_send
 
@@ -17,8 +18,16 @@ WEBHOOK_MAX_RETRIES = 6
 
 @shared_task
 def machine_status_sweep_task() -> dict:
+    # Heartbeats waiting in Redis first, so the sweep never marks Offline a machine whose heartbeat is pending.
+    heartbeat_flush()
     result = machine_status_sweep(now=timezone.now())
     return result.transitions
+
+
+@shared_task
+def machine_heartbeat_flush_task() -> int:
+    """Beat, every ``ARC_HEARTBEAT_FLUSH_SECONDS``: write the heartbeats buffered in Redis (one bulk UPDATE)."""
+    return heartbeat_flush()
 
 
 @shared_task

@@ -1,0 +1,333 @@
+"""The heartbeat write path (issue 6): steady-state heartbeats are buffered in Redis and written in bulk.
+
+* ``heartbeat_ingest`` — what the agent plane calls for an authenticated heartbeat. A heartbeat that changes the
+  status (the machine's *recorded* status is not Connected: first heartbeat, back from Offline or Expired) goes
+  straight to ``machine_record_heartbeat`` — one UPDATE and the transition event at once. Any other heartbeat is
+  one Redis round trip: ``HSET <pending> <machine id> {"at": …, "f": {changed facts}}`` (latest wins) pipelined
+  with ``SET <lease> NX PX <flush interval>``. No database query. When Redis is not configured or does not
+  answer, the heartbeat is written directly instead: never rejected, never lost.
+* ``heartbeat_flush`` — writes every pending heartbeat with ONE bulk UPDATE (PostgreSQL: ``UPDATE … FROM
+  jsonb_to_recordset(…)``; SQLite: ``UPDATE … FROM json_each(…)``). It never moves ``last_heartbeat_at``
+  backwards, writes facts only where the heartbeat changed them, and routes a machine whose recorded status is no
+  longer Connected (the sweep marked it Offline while its heartbeat sat in Redis) through
+  ``machine_record_heartbeat``, so that transition is recorded like any other.
+
+Who flushes: beat every ``ARC_HEARTBEAT_FLUSH_SECONDS`` (2 s), the status sweep task before it sweeps, and the web
+tier itself — the request whose ``SET NX`` wins the lease (at most one per interval) flushes inline, so pending
+heartbeats reach the database within about one interval even while beat is down.
+
+Crash safety: a flush first moves the pending hash to a processing hash (Lua, atomic: ``RENAME``, or a merge when
+a processing hash is left over), writes the database, and only then deletes what it wrote from the processing
+hash. A flush that dies in between leaves the processing hash; the next flush merges the new heartbeats into it
+and writes them all. The bulk UPDATE is idempotent (``last_heartbeat_at < v.at``), so a heartbeat written twice is
+harmless. Concurrent flushes are safe for the same reason; a generation counter keeps one flush from deleting
+entries another flush merged in after it drained.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from machines import status as rules
+from machines.models import Machine
+from machines.services import AGENT_HEARTBEAT_FACTS, machine_record_heartbeat
+
+logger = logging.getLogger(__name__)
+
+FACT_FIELDS: tuple[str, ...] = (*AGENT_HEARTBEAT_FACTS.values(), "detected_properties")
+REDIS_DOWN_BACKOFF_SECONDS = 5.0  # after a Redis error, write directly for this long before trying Redis again
+
+# KEYS: pending, processing, generation, lease — ARGV: lease in ms. Returns {generation, {field, value, …}}.
+_DRAIN = """
+redis.call('SET', KEYS[4], '1', 'PX', ARGV[1])
+local has_pending = redis.call('EXISTS', KEYS[1]) == 1
+local has_processing = redis.call('EXISTS', KEYS[2]) == 1
+if not has_pending and not has_processing then
+  return {0, {}}
+end
+if has_pending then
+  if has_processing then
+    local items = redis.call('HGETALL', KEYS[1])
+    for i = 1, #items, 2 do
+      redis.call('HSET', KEYS[2], items[i], items[i + 1])
+    end
+    redis.call('DEL', KEYS[1])
+  else
+    redis.call('RENAME', KEYS[1], KEYS[2])
+  end
+end
+local generation = redis.call('INCR', KEYS[3])
+return {generation, redis.call('HGETALL', KEYS[2])}
+"""
+
+# KEYS: processing, generation — ARGV: the generation drained. Deletes the processing hash if nobody merged since.
+_FINISH = """
+if redis.call('GET', KEYS[2]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+
+# KEYS: processing — ARGV: field, value, … Deletes the entries that still hold the value this flush wrote.
+_FINISH_FIELDS = """
+local removed = 0
+for i = 1, #ARGV, 2 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    removed = removed + 1
+  end
+end
+return removed
+"""
+
+
+@dataclass(frozen=True)
+class _Keys:
+    pending: str
+    processing: str
+    generation: str
+    lease: str
+
+
+@dataclass(frozen=True)
+class PendingHeartbeat:
+    machine_id: int
+    at: datetime
+    facts: dict[str, Any]
+
+
+_clients: dict[str, tuple[redis.Redis, Any, Any, Any]] = {}
+_down_until: dict[str, float] = {}
+
+
+def flush_interval() -> float:
+    return float(getattr(settings, "ARC_HEARTBEAT_FLUSH_SECONDS", 2.0))
+
+
+def _redis_url() -> str:
+    return getattr(settings, "REDIS_URL", "") or ""
+
+
+def buffering_enabled() -> bool:
+    """Heartbeats are buffered when Redis is configured and the flush interval is positive."""
+    return bool(_redis_url()) and flush_interval() > 0
+
+
+def _keys() -> _Keys:
+    # One namespace per database, so installations (and test runs, benches) sharing a Redis never mix heartbeats.
+    base = f"arc:hb:{connection.settings_dict['NAME']}:"
+    return _Keys(base + "pending", base + "processing", base + "generation", base + "lease")
+
+
+def _client(url: str) -> tuple[redis.Redis, Any, Any, Any]:
+    found = _clients.get(url)
+    if found is None:
+        client = redis.Redis.from_url(
+            url, socket_connect_timeout=0.5, socket_timeout=2.0, decode_responses=True, retry_on_timeout=False
+        )
+        found = (
+            client,
+            client.register_script(_DRAIN),
+            client.register_script(_FINISH),
+            client.register_script(_FINISH_FIELDS),
+        )
+        _clients[url] = found
+    return found
+
+
+def _redis_usable(url: str) -> bool:
+    return time.monotonic() >= _down_until.get(url, 0.0)
+
+
+def _redis_failed(url: str, exc: Exception) -> None:
+    _down_until[url] = time.monotonic() + REDIS_DOWN_BACKOFF_SECONDS
+    logger.warning("Redis at %s unavailable for heartbeats (%s): writing them directly", url, exc)
+
+
+def _changed_facts(facts: Mapping[str, Any], known: Machine | None) -> dict[str, Any]:
+    if known is None:
+        return dict(facts)
+    return {field: value for field, value in facts.items() if getattr(known, field, None) != value}
+
+
+def heartbeat_ingest(
+    *,
+    machine_id: int,
+    recorded_status: str,
+    at: datetime,
+    facts: Mapping[str, Any] | None = None,
+    known: Machine | None = None,
+) -> str:
+    """Accept an authenticated heartbeat; returns the machine's status after it (always Connected).
+
+    ``recorded_status`` is the machine's stored status as the caller loaded it; ``known`` (optional) is that
+    loaded machine, so only facts that differ from it are buffered. A status change is written at once
+    (``machine_record_heartbeat``); a steady-state heartbeat goes to Redis unless Redis is off or down.
+    Raises ``NotFound`` (from the direct write) when the machine no longer exists.
+    """
+    facts = dict(facts or {})
+    url = _redis_url()
+    if recorded_status != rules.CONNECTED or not buffering_enabled() or not _redis_usable(url):
+        return machine_record_heartbeat(machine_id=machine_id, at=at, facts=facts)
+    entry = json.dumps({"at": at.isoformat(), "f": _changed_facts(facts, known)}, separators=(",", ":"))
+    keys = _keys()
+    try:
+        client = _client(url)[0]
+        pipe = client.pipeline(transaction=False)
+        pipe.hset(keys.pending, str(machine_id), entry)
+        pipe.set(keys.lease, "1", nx=True, px=max(1, int(flush_interval() * 1000)))
+        _, flush_due = pipe.execute()
+    except redis.RedisError as exc:
+        _redis_failed(url, exc)
+        return machine_record_heartbeat(machine_id=machine_id, at=at, facts=facts)
+    if flush_due:
+        # No flush for a whole interval (beat down, or quiet): this request flushes. Its heartbeat is safe in Redis
+        # whatever happens here, so a failure only delays the write until the next flush.
+        try:
+            heartbeat_flush()
+        except Exception:
+            logger.exception("inline heartbeat flush failed; the next flush retries")
+    return rules.CONNECTED
+
+
+def _parse(raw: list[str], now: datetime) -> list[PendingHeartbeat]:
+    rows = []
+    for field, value in zip(raw[::2], raw[1::2], strict=True):
+        try:
+            data = json.loads(value)
+            at = datetime.fromisoformat(data["at"])
+            facts = {k: v for k, v in (data.get("f") or {}).items() if k in FACT_FIELDS}
+            rows.append(PendingHeartbeat(int(field), min(at, now), facts))
+        except (ValueError, KeyError, TypeError):
+            logger.error("dropping malformed pending heartbeat %r: %r", field, value)
+    return rows
+
+
+def heartbeat_flush(*, now: datetime | None = None) -> int:
+    """Write every pending heartbeat to the database (one bulk UPDATE); returns how many were pending.
+
+    A heartbeat is never recorded later than ``now`` (default: the current time). Without Redis (not configured,
+    or not answering) there is nothing to flush and this returns 0.
+    """
+    if not buffering_enabled():
+        return 0
+    now = now or timezone.now()
+    url = _redis_url()
+    keys = _keys()
+    try:
+        _, drain, finish, finish_fields = _client(url)
+        generation, raw = drain(
+            keys=[keys.pending, keys.processing, keys.generation, keys.lease],
+            args=[max(1, int(flush_interval() * 1000))],
+        )
+    except redis.RedisError as exc:
+        logger.warning("heartbeat flush: Redis at %s unavailable (%s)", url, exc)
+        return 0
+    if not raw:
+        return 0
+    rows = _parse(raw, now)
+    if rows:
+        heartbeats_write(rows=rows)
+    # Only now that the database has them: forget them (unless another flush merged newer ones in meanwhile).
+    try:
+        if not finish(keys=[keys.processing, keys.generation], args=[generation]):
+            finish_fields(keys=[keys.processing], args=raw)
+    except redis.RedisError as exc:
+        logger.warning("heartbeat flush: could not clear the processing hash (%s); it is written again next time", exc)
+    return len(rows)
+
+
+def heartbeats_write(*, rows: list[PendingHeartbeat]) -> int:
+    """One bulk UPDATE for machines still recorded Connected, then ``machine_record_heartbeat`` for the others
+    (rare: recorded Offline/Expired while the heartbeat waited). Returns the number of machines written."""
+    by_id: dict[int, PendingHeartbeat] = {}
+    for row in rows:  # one per machine already (a hash field), but stay safe
+        if row.machine_id not in by_id or by_id[row.machine_id].at < row.at:
+            by_id[row.machine_id] = row
+    updated = _bulk_update(list(by_id.values()))
+    missed = set(by_id) - updated
+    written = len(updated)
+    if missed:
+        others = (
+            Machine.objects.filter(pk__in=missed).exclude(status=rules.CONNECTED).values_list("pk", "last_heartbeat_at")
+        )
+        for machine_id, last in others:
+            row = by_id[machine_id]
+            if last is None or last < row.at:
+                written += _record_transition(row)
+    return written
+
+
+@transaction.atomic
+def _record_transition(row: PendingHeartbeat) -> int:
+    # Re-check under the row lock: a direct write may have recorded a newer heartbeat since.
+    current = (
+        Machine.objects.select_for_update().filter(pk=row.machine_id).values_list("status", "last_heartbeat_at").first()
+    )
+    if current is None:
+        return 0
+    status, last = current
+    if last is not None and last >= row.at:
+        return 0
+    if status == rules.CONNECTED:
+        Machine.objects.filter(pk=row.machine_id).update(last_heartbeat_at=row.at, **row.facts)
+    else:
+        machine_record_heartbeat(machine_id=row.machine_id, at=row.at, facts=row.facts)
+    return 1
+
+
+def _columns() -> list[tuple[str, str]]:
+    """(model field, quoted column) of every fact a heartbeat may carry."""
+    quote = connection.ops.quote_name
+    return [(field, quote(Machine._meta.get_field(field).column)) for field in FACT_FIELDS]
+
+
+# Identifiers only come from the model's metadata; the data travel as one JSON parameter.
+_SQL_POSTGRESQL = """
+UPDATE {table} AS m
+   SET last_heartbeat_at = v.at, {sets}
+  FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, at timestamptz, {types})
+ WHERE m.id = v.id AND m.status = %s AND (m.last_heartbeat_at IS NULL OR m.last_heartbeat_at < v.at)
+RETURNING m.id
+"""
+_SQL_SQLITE = """
+UPDATE {table} AS m
+   SET last_heartbeat_at = v.at, {sets}
+  FROM (SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.at') AS at, {extract}
+          FROM json_each(%s)) AS v
+ WHERE m.id = v.id AND m.status = %s AND (m.last_heartbeat_at IS NULL OR m.last_heartbeat_at < v.at)
+RETURNING id
+"""
+
+
+def _bulk_update(rows: list[PendingHeartbeat]) -> set[int]:
+    """The one statement: returns the ids it updated."""
+    if not rows:
+        return set()
+    table = connection.ops.quote_name(Machine._meta.db_table)
+    columns = _columns()
+    sets = ", ".join(f"{col} = COALESCE(v.{field}, m.{col})" for field, col in columns)
+    if connection.vendor == "postgresql":
+        payload = [{"id": r.machine_id, "at": r.at.isoformat(), **r.facts} for r in rows]
+        types = ", ".join(f"{field} {'jsonb' if field == 'detected_properties' else 'text'}" for field, _ in columns)
+        sql = _SQL_POSTGRESQL.format(table=table, sets=sets, types=types)
+    else:
+        adapt = connection.ops.adapt_datetimefield_value
+        payload = [{"id": r.machine_id, "at": str(adapt(r.at)), **r.facts} for r in rows]
+        extract = ", ".join(f"json_extract(value, '$.{field}') AS {field}" for field, _ in columns)
+        sql = _SQL_SQLITE.format(table=table, sets=sets, extract=extract)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [json.dumps(payload, separators=(",", ":")), rules.CONNECTED])
+        return {row[0] for row in cursor.fetchall()}
