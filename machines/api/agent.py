@@ -5,10 +5,11 @@
 * ``POST …/heartbeat`` — ``Authorization: Bearer <JWT>`` signed RS256 by the machine key, header ``x5t`` = the
   certificate thumbprint (base64url SHA-1, or 40 hex digits), claims ``sub``/``vmId``, ``iat``, ``exp`` (at most
   5 minutes after ``iat``), unique ``jti`` and ``bodySha256`` (base64url SHA-256 of the exact body bytes).
+  Recorded through ``machines.heartbeats.heartbeat_ingest``: a status change is written at once with
+  ``machine_record_heartbeat``; steady-state beats are buffered in Redis when it is configured.
   Failures answer 401 with a code (``InvalidToken``, ``UnknownThumbprint``, ``InvalidSignature``, ``TokenExpired``,
   ``BodyMismatch``, ``ReplayedToken``), 410 ``MachineDeleted`` when no machine has that vmId any more, 403
   ``Expired`` when the certificate expired; nothing about the machine changes on any failure.
-
 """
 
 from __future__ import annotations
@@ -35,11 +36,11 @@ from rest_framework.views import APIView
 
 from arcportal import authz
 from arcportal.exceptions import ApplicationError
+from machines.heartbeats import heartbeat_ingest
 from machines.services import (
     load_public_key_b64,
     machine_heartbeat_facts,
     machine_issue_certificate,
-    machine_record_heartbeat,
 )
 from onboarding import selectors_agent as selectors
 
@@ -174,7 +175,13 @@ def machine_heartbeat(request: HttpRequest, vm_id: str) -> JsonResponse:
     if not isinstance(payload, dict):
         return _error(400, "InvalidRequestContent", "The heartbeat body must be a JSON object.")
     try:
-        status = machine_record_heartbeat(machine_id=machine.pk, at=now, facts=machine_heartbeat_facts(payload))
+        status = heartbeat_ingest(
+            machine_id=machine.pk,
+            recorded_status=machine.status,
+            at=now,
+            facts=machine_heartbeat_facts(payload),
+            known=machine,
+        )
     except ApplicationError:
         return _error(410, "MachineDeleted", f"No machine with vmId {vm} exists any more.")
     return JsonResponse({"status": status, "nextHeartbeatSeconds": settings.ARC_HEARTBEAT_INTERVAL_SECONDS})
