@@ -126,8 +126,9 @@ def buffering_enabled() -> bool:
 
 
 def _keys() -> _Keys:
-    # One namespace per database, so installations (and test runs, benches) sharing a Redis never mix heartbeats.
-    base = f"arc:hb:{connection.settings_dict['NAME']}:"
+    # One namespace per database (a hash tag: one cluster slot), so installations, test runs and benches sharing
+    # a Redis never mix their heartbeats.
+    base = f"arc:hb:{{{connection.settings_dict['NAME']}}}:"
     return _Keys(base + "pending", base + "processing", base + "generation", base + "lease")
 
 
