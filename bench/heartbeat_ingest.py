@@ -1,7 +1,7 @@
 """Heartbeat ingest benchmark (issue 6 item 7): signed heartbeats/s through gunicorn vs a bare Django JSON view.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432 REDIS_URL=redis://127.0.0.1:6379/11 \\
-        .venv/bin/python bench/heartbeat_ingest.py [--machines 2000] [--requests 30000] [--seconds 20] [--write-docs]
+        .venv/bin/python bench/heartbeat_ingest.py [--machines 500] [--requests 8000] [--seconds 20] [--write-docs]
 
 It creates a throwaway PostgreSQL database ``arcportal_bench_hb`` (dropped at the end; the URL's own database is
 never touched) and a temporary ARC_VAR_DIR (PKI), migrates, bootstraps, and seeds ``--machines`` machines recorded
@@ -85,9 +85,9 @@ ROOT_URLCONF = "bench_hb_urls"
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--machines", type=int, default=2000, help="seeded machines (default 2000)")
+    parser.add_argument("--machines", type=int, default=500, help="seeded machines (default 500)")
     parser.add_argument("--keys", type=int, default=16, help="RSA keys shared round robin (default 16)")
-    parser.add_argument("--requests", type=int, default=30000, help="heartbeats per phase at most (default 30000)")
+    parser.add_argument("--requests", type=int, default=8000, help="requests per phase at most (default 8000)")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of a phase at most (default 20)")
     parser.add_argument("--concurrency", type=int, default=32, help="connections in flight (default 32)")
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn sync workers (default 2)")
