@@ -304,18 +304,22 @@ def report(args: argparse.Namespace, stats) -> None:
     now = timezone.now()
     thresholds = status_thresholds()
     machines = list(Machine.objects.filter(resource_group__name="bench-fleet"))
-    simulated = {m.vm_id: m for m in stats.machines}
     derived = Counter(
         derive_status(last_heartbeat_at=m.last_heartbeat_at, now=now, thresholds=thresholds) for m in machines
     )
-    # A heartbeating machine whose last beat is older than 1.5 intervals at the end missed one.
+    # A heartbeating machine that onboarded early enough to owe a beat in the last 1.5 intervals (+30 s) but whose
+    # last beat is older missed one. Machines onboarded later than that are counted apart.
+    window = 1.5 * args.interval + 30
+    owing = {
+        m.vm_id for m in stats.machines if m.onboarded and m.stays_online and m.onboarded_after <= elapsed - window
+    }
     late = [
         m
         for m in machines
-        if simulated.get(str(m.vm_id)) is not None
-        and simulated[str(m.vm_id)].stays_online
-        and (m.last_heartbeat_at is None or m.last_heartbeat_at < now - timedelta(seconds=1.5 * args.interval + 30))
+        if str(m.vm_id) in owing
+        and (m.last_heartbeat_at is None or m.last_heartbeat_at < now - timedelta(seconds=window))
     ]
+    never = sum(1 for m in stats.machines if m.onboarded and m.heartbeats_sent == 0)
     print()
     print(f"portal database: {len(machines):,} machines in bench-fleet")
     print(
@@ -326,7 +330,8 @@ def report(args: argparse.Namespace, stats) -> None:
     print(f"  provisioning: {dict(Counter(m.provisioning_state for m in machines))}")
     print(f"  recorded status: {dict(Counter(m.status for m in machines))}; derived now: {dict(derived)}")
     print(f"  OS: {dict(Counter(m.os_sku for m in machines).most_common(6))}")
-    print(f"  heartbeating machines without a beat in the last 1.5 intervals (+30 s): {len(late)}")
+    print(f"  heartbeating machines without a beat in the last 1.5 intervals (+30 s): {len(late)} of {len(owing):,}")
+    print(f"  onboarded too close to the end for a first heartbeat: {never}")
     events = MachineStatusEvent.objects.filter(machine__resource_group__name="bench-fleet")
     print(f"  status events: {dict(events.values_list('to_status').annotate(n=Count('id')).order_by())}")
     per_machine = [m.heartbeats_accepted for m in stats.machines if m.onboarded and m.stays_online]

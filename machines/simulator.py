@@ -106,6 +106,7 @@ class SimulatedMachine:
     vm_uuid: str = ""
     thumbprint: str = ""
     onboarded: bool = False
+    onboarded_after: float = 0.0  # seconds from the start of the run until it had its certificate
     failure: str = ""
     heartbeats_sent: int = 0
     heartbeats_accepted: int = 0
@@ -365,6 +366,7 @@ class FleetSimulation:
                 raise OnboardingFailed(f"certificate {response.status_code} {error_code(answer)}".strip())
         machine.thumbprint = identity.certificate_thumbprint(str(answer["certificate"]).encode())
         machine.onboarded = True
+        machine.onboarded_after = time.monotonic() - self._started
         return key, json.dumps(facts, sort_keys=True).encode()
 
     async def _beat(self, client: httpx.AsyncClient, machine: SimulatedMachine, key, body: bytes) -> BeatResult:
