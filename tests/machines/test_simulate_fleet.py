@@ -273,6 +273,16 @@ def test_command_refuses_bad_arguments(argv, db):
     assert not ResourceGroup.objects.exists()
 
 
+def test_command_needs_the_ca_file_before_creating_anything(subscription, tmp_path):
+    from machines.models import ResourceGroup
+    from onboarding.models import ServicePrincipal
+
+    with pytest.raises(CommandError, match="No CA file"):
+        call_command("simulate_fleet", "--machines=1", f"--ca-file={tmp_path / 'missing.pem'}")
+    assert not ServicePrincipal.objects.exists()
+    assert not ResourceGroup.objects.exists()
+
+
 def test_command_needs_a_bootstrapped_portal(db):
     with pytest.raises(CommandError, match="bootstrap"):
         call_command("simulate_fleet", "--machines=1")

@@ -64,6 +64,10 @@ class Command(BaseCommand):
         subscription = subscription_list().first()
         if tenant is None or subscription is None:
             raise CommandError("No tenant or subscription yet: run `python manage.py bootstrap` first.")
+        portal_url = (options["portal_url"] or settings.ARC_PUBLIC_BASE_URL).rstrip("/")
+        ca_file = options["ca_file"] or str(Path(settings.ARC_PKI_DIR) / CA_FILE)
+        if not Path(ca_file).is_file():
+            raise CommandError(f"No CA file at {ca_file}: pass --ca-file, or run `python manage.py bootstrap`.")
         group = resource_group_get(subscription=subscription, name=options["resource_group"])
         try:
             if group is None:
@@ -80,10 +84,6 @@ class Command(BaseCommand):
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         principal = created.service_principal
-        portal_url = (options["portal_url"] or settings.ARC_PUBLIC_BASE_URL).rstrip("/")
-        ca_file = options["ca_file"] or str(Path(settings.ARC_PKI_DIR) / CA_FILE)
-        if not Path(ca_file).is_file():
-            raise CommandError(f"No CA file at {ca_file}: pass --ca-file, or run `python manage.py bootstrap`.")
         config = FleetConfig(
             portal_url=portal_url,
             ca_file=ca_file,
