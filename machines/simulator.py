@@ -29,6 +29,7 @@ import math
 import multiprocessing
 import random
 import secrets
+import signal
 import time
 import uuid
 from collections import Counter
@@ -221,6 +222,11 @@ def new_key_pem() -> bytes:
     return identity.key_pem(identity.new_key())
 
 
+def _key_worker_init() -> None:
+    """Ctrl+C goes to the whole process group: the command stops the fleet, so key workers ignore it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def load_own_key(pem: bytes) -> rsa.RSAPrivateKey:
     """A key ``new_key_pem`` just made. ``identity.load_key`` re-validates the RSA key (~70 ms of CPU, which would
     block the event loop once per machine); a key we generated ourselves needs no check."""
@@ -306,6 +312,8 @@ class FleetSimulation:
         self.key_executor = key_executor
         self.deadline = 0.0
         self._started = 0.0
+        self._own_executor: ProcessPoolExecutor | None = None
+        self._to_onboard = config.machines  # the key pool is shut down when this reaches 0
         self._requests = asyncio.Semaphore(config.concurrency)  # HTTP requests in flight
         self._onboarding = asyncio.Semaphore(config.concurrency)  # machines between key and certificate
 
@@ -411,6 +419,7 @@ class FleetSimulation:
         async with self._onboarding:
             if not self._may_start():
                 self.stats.not_started += 1
+                self._onboarding_done()
                 return
             # The key is made when the machine's turn comes, so key making and onboarding share the CPUs evenly.
             key_pem = asyncio.get_running_loop().run_in_executor(executor, new_key_pem)
@@ -420,6 +429,8 @@ class FleetSimulation:
                 machine.failure = str(exc)
             except httpx.HTTPError as exc:
                 machine.failure = f"network {type(exc).__name__}"
+            finally:
+                self._onboarding_done()
         if machine.failure:
             self.stats.onboarding_failures[machine.failure] += 1
         if self.on_onboarded is not None and (machine.onboarded or machine.failure):
@@ -437,6 +448,11 @@ class FleetSimulation:
             if not await self._sleep(next_delay(result, failures=failures)):
                 return
 
+    def _onboarding_done(self) -> None:
+        self._to_onboard -= 1
+        if self._to_onboard == 0 and self._own_executor is not None:
+            self._own_executor.shutdown(wait=False)  # no more keys to make: free the worker processes
+
     # -- the fleet -----------------------------------------------------------------------------------------------
 
     async def run(self) -> FleetStats:
@@ -448,8 +464,11 @@ class FleetSimulation:
         executor = self.key_executor
         if executor is None and config.key_workers != 0:
             own_executor = executor = ProcessPoolExecutor(
-                max_workers=config.key_workers, mp_context=multiprocessing.get_context("spawn")
+                max_workers=config.key_workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_key_worker_init,
             )
+        self._own_executor = own_executor
         limits = httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=config.concurrency)
         timeout = httpx.Timeout(30.0, connect=10.0, pool=None)
         try:

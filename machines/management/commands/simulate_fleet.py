@@ -9,6 +9,7 @@ the fleet onboards and prints the counters at the end: after ``--duration``, or 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import signal
 import threading
@@ -152,13 +153,14 @@ def run_with_progress(config: FleetConfig) -> FleetStats:
         stop = asyncio.Event()
         simulation = FleetSimulation(config, on_onboarded=onboarded, stop=stop)
         loop = asyncio.get_running_loop()
+
+        def interrupted() -> None:
+            stop.set()
+            loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl+C stops at once
+
         if threading.current_thread() is threading.main_thread():
-
-            def interrupted() -> None:
-                stop.set()
-                loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl+C stops at once
-
-            loop.add_signal_handler(signal.SIGINT, interrupted)
+            with contextlib.suppress(NotImplementedError):  # Windows' event loops have no signal handlers
+                loop.add_signal_handler(signal.SIGINT, interrupted)
         return await simulation.run()
 
     try:
