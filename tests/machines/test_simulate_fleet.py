@@ -20,6 +20,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from machines.conf import status_thresholds
+from machines.management.commands.simulate_fleet import run_coroutine
 from machines.models import Machine
 from machines.simulator import FleetConfig, FleetSimulation, machine_facts, offline_indexes
 from machines.status import derive_status
@@ -110,7 +111,7 @@ def test_fleet_onboards_with_own_certificates_and_heartbeats(
         finally:
             watcher.cancel()
 
-    stats = asyncio.run(main())
+    stats = run_coroutine(main)
 
     assert stats.onboarded == 5
     assert not stats.onboarding_failures
@@ -171,7 +172,7 @@ def test_stop_event_ends_the_fleet_before_the_deadline(
 
         return await FleetSimulation(config, on_onboarded=on_onboarded, stop=stop).run()
 
-    stats = asyncio.run(main())
+    stats = run_coroutine(main)
 
     assert stats.interrupted
     assert stats.onboarded == 2
@@ -193,7 +194,7 @@ def test_onboarding_failures_are_counted_not_raised(tls_live_server, tenant, sub
         key_workers=0,
     )
 
-    stats = asyncio.run(FleetSimulation(config).run())
+    stats = run_coroutine(FleetSimulation(config).run)
 
     assert stats.onboarded == 0
     assert sum(stats.onboarding_failures.values()) == 2
@@ -331,3 +332,12 @@ def test_simulator_module_imports_no_django():
             imported.add(node.module)
     assert not [n for n in imported if n == "django" or n.startswith(("django.", "rest_framework", "machines."))]
     assert {"azcmagent.identity", "azcmagent.client", "azcmagent.service"} & imported or "azcmagent" in imported
+
+
+def test_the_fleet_runs_where_an_event_loop_already_runs():
+    """Playwright's sync API (tests/browser) leaves an event loop running in the main thread for the session."""
+
+    async def outer():
+        return run_coroutine(lambda: asyncio.sleep(0, result=42))
+
+    assert asyncio.run(outer()) == 42

@@ -13,7 +13,10 @@ import contextlib
 import datetime as dt
 import signal
 import threading
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -28,6 +31,7 @@ from onboarding.models import Role
 from onboarding.pki import CA_FILE
 from onboarding.service_principals import service_principal_create, service_principal_revoke
 
+T = TypeVar("T")
 MAX_MACHINES = 100_000
 DEFAULT_RESOURCE_GROUP = "arc-simulated"
 
@@ -164,6 +168,17 @@ def run_with_progress(config: FleetConfig) -> FleetStats:
         return await simulation.run()
 
     try:
-        return asyncio.run(main())
+        return run_coroutine(main)
     finally:
         progress.close()
+
+
+def run_coroutine(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """``asyncio.run(factory())``; in a thread of its own when this thread already runs an event loop (a notebook,
+    or a test session that drives a browser through Playwright's sync API)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(factory())
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="simulate-fleet") as pool:
+        return pool.submit(lambda: asyncio.run(factory())).result()
