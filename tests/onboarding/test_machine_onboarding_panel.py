@@ -65,3 +65,18 @@ def test_the_partial_renders_the_certificate_and_a_disconnect_that_deletes(porta
 def test_a_machine_without_agent_says_so():
     html = render_to_string("onboarding/partials/machine_onboarding.html", {"machine": MachineFactory()})
     assert "No agent has connected this machine yet" in html
+
+
+def test_the_machine_page_shows_the_onboarding_panel(portal_client):
+    machine = MachineFactory(
+        onboarding_method="ServicePrincipal", onboarded_by="app-123", certificate_thumbprint="EF" * 20
+    )
+    group = machine.resource_group
+    page = portal_client.get(
+        f"/portal/subscriptions/{group.subscription.subscription_id}/resourceGroups/{group.name}"
+        f"/providers/Microsoft.HybridCompute/machines/{machine.name}"
+    )
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'id="machine-onboarding"' in html and "Service principal app-123" in html and "EF" * 20 in html
+    assert 'id="disconnect-machine-dialog"' in html
