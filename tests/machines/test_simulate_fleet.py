@@ -337,7 +337,13 @@ def test_simulator_module_imports_no_django():
 def test_the_fleet_runs_where_an_event_loop_already_runs():
     """Playwright's sync API (tests/browser) leaves an event loop running in the main thread for the session."""
 
-    async def outer():
-        return run_coroutine(lambda: asyncio.sleep(0, result=42))
+    results = []
 
-    assert asyncio.run(outer()) == 42
+    async def outer():
+        results.append(run_coroutine(lambda: asyncio.sleep(0, result=42)))
+
+    # A thread of its own, so this test has a loop to run whether or not the session already runs one here.
+    thread = threading.Thread(target=lambda: asyncio.run(outer()))
+    thread.start()
+    thread.join(timeout=30)
+    assert results == [42]
