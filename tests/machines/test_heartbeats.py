@@ -447,3 +447,17 @@ def test_with_redis_stopped_heartbeats_are_accepted_the_portal_renders_and_the_s
     row = stored(waiting)
     assert (row.status, row.last_heartbeat_at) == (rules.CONNECTED, buffered_at)
     assert buffer.pending() == {} and buffer.processing() == {}
+
+
+def test_the_endpoint_buffers_a_steady_heartbeat_and_the_flush_writes_it(buffer, client, agent_machine):
+    machine, key, thumbprint = agent_machine
+    before = stored(machine).last_heartbeat_at
+    response = post_heartbeat(client, machine, key, thumbprint)
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "Connected"
+    row = stored(machine)
+    assert (row.last_heartbeat_at, row.agent_version) == (before, machine.agent_version)
+    assert buffer.pending()[machine.pk]["f"] == {"agent_version": "1.50.0", "os_name": "linux"}
+    assert heartbeats.heartbeat_flush() == 1
+    row = stored(machine)
+    assert row.last_heartbeat_at > before and (row.agent_version, row.os_name) == ("1.50.0", "linux")
