@@ -72,6 +72,7 @@ def prepare_environment() -> tuple[str, Path, callable]:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+        clear_heartbeat_buffer()
 
         def cleanup() -> None:
             from django.db import connections
@@ -79,6 +80,7 @@ def prepare_environment() -> tuple[str, Path, callable]:
             connections.close_all()
             with psycopg.connect(admin_url, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+            clear_heartbeat_buffer()
             shutil.rmtree(tmp, ignore_errors=True)
 
         return "postgresql", tmp, cleanup
@@ -86,6 +88,19 @@ def prepare_environment() -> tuple[str, Path, callable]:
         sys.exit(f"bench/simulator.py supports SQLite (no DATABASE_URL) or PostgreSQL, not {url.split(':')[0]}")
     os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
     return "sqlite", tmp, lambda: shutil.rmtree(tmp, ignore_errors=True)
+
+
+def clear_heartbeat_buffer() -> None:
+    """With REDIS_URL the portal buffers heartbeats under ``arc:hb:{<database name>}:*`` (docs/status-engine.md): a
+    database recreated under the same name must not inherit them."""
+    url = os.environ.get("REDIS_URL", "")
+    if not url:
+        return
+    import redis
+
+    client = redis.Redis.from_url(url)
+    for key in client.scan_iter(match=f"arc:hb:{{{BENCH_DB}}}:*"):
+        client.delete(key)
 
 
 def setup_django(interval: float) -> None:
@@ -270,6 +285,10 @@ def run_fleet(config):
 def report(args: argparse.Namespace, stats) -> None:
     from django.db.models import Count
     from django.utils import timezone
+
+    from machines.heartbeats import heartbeat_flush
+
+    heartbeat_flush()  # heartbeats still buffered in Redis (REDIS_URL), so the database below is complete
 
     from machines.conf import status_thresholds
     from machines.models import Machine, MachineStatusEvent
