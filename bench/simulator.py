@@ -7,10 +7,11 @@ It starts its own portal on a throwaway database — PostgreSQL ``arcportal_benc
 never the database the URL names) when DATABASE_URL is set, else a SQLite file — and a temporary ARC_VAR_DIR (PKI,
 file cache): migrate, bootstrap, then ``gunicorn --certfile`` with ``--web-workers`` sync workers on a free
 127.0.0.1 port, as ``manage.py serve`` runs the https side. REDIS_URL, when set, is the portal's cache (the
-heartbeat replay check), as in production. Then ``machines/simulator.py`` runs the fleet in this process: every
-machine its own RSA key, registration, certificate and signed heartbeats every ``--interval`` seconds (less up to
-10% jitter) for ``--minutes``. It prints the heartbeat counters (goal: 0 rejected, 0 lost), round-trip times, and
-what the portal's database says about the machines afterwards. Traffic goes to 127.0.0.1 only.
+heartbeat replay check) and heartbeat buffer, as in production; the buffer is flushed before the report. Then
+``machines/simulator.py`` runs the fleet in this process: every machine its own RSA key, registration, certificate
+and signed heartbeats every ``--interval`` seconds (less up to 10% jitter) for ``--minutes``, onboarding included.
+It prints the heartbeat counters (goal: 0 rejected, 0 lost), round-trip times, and what the portal's database says
+about the machines afterwards. Traffic goes to 127.0.0.1 only.
 """
 
 from __future__ import annotations
