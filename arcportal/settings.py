@@ -185,6 +185,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(env.int("ARC_BEAT_LIVENESS_SECONDS", default=30)),
         "options": {"expires": 30.0},
     },
+    "device-code-purge-expired": {
+        "task": "onboarding.tasks.device_code_purge_expired_task",
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
+    },
     "webhook-requeue-stale": {
         # Deliveries written with a transition but never attempted (lost between commit and enqueue) go out again.
         "task": "machines.tasks.webhook_requeue_stale_task",
