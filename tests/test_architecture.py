@@ -69,3 +69,13 @@ def test_views_do_not_write_models_directly(path):
         if instance_write or manager_write:
             offenders.append(f"line {node.lineno}: {ast.unparse(node.func)}")
     assert not offenders, f"{path.relative_to(ROOT)} writes models directly: {offenders}"
+
+
+def test_agent_and_portal_accept_the_same_regions():
+    """The agent carries its own copy (it installs without the portal's code); the two lists must not drift."""
+    from azcmagent import regions as agent_regions
+
+    from machines import regions as portal_regions
+
+    assert agent_regions.REGIONS == portal_regions.REGIONS
+    assert agent_regions.normalize_location(" West Europe ") == portal_regions.normalize_location(" West Europe ")
