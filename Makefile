@@ -4,7 +4,6 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SECRET_FILE := var/secret_key
-export DJANGO_SECRET_KEY ?= $(shell test -f $(SECRET_FILE) && cat $(SECRET_FILE))
 
 .PHONY: run test lint format venv migrate bootstrap bench demo clean
 

@@ -2,7 +2,8 @@
 
 import os
 
-os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production")
+if not os.environ.get("DJANGO_SECRET_KEY"):
+    os.environ["DJANGO_SECRET_KEY"] = "test-secret-key-not-for-production"  # noqa: S105
 
 from arcportal.settings import *  # noqa: F403
 from arcportal.settings import VAR_DIR
