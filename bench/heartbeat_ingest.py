@@ -90,7 +90,7 @@ def auth_only(request, vm_id):
     from machines.services import machine_heartbeat_facts
     from onboarding import selectors_agent
 
-    machine = selectors_agent.machine_by_vm_id(vm_id=vm_id)
+    machine = selectors_agent.machine_for_heartbeat(vm_id=vm_id)
     verify_heartbeat(machine=machine, token=_bearer(request), body=request.body, vm_id=vm_id, now=timezone.now())
     machine_heartbeat_facts(json.loads(request.body))
     return JsonResponse({"status": machine.status, "nextHeartbeatSeconds": 300})

@@ -5,10 +5,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import connections, router
 
 from machines.models import Machine
+from machines.services import AGENT_HEARTBEAT_FACTS
 
 METHOD_LABELS = {
     "devicecode": "Device code",
@@ -28,6 +32,63 @@ def machine_by_vm_id(*, vm_id: str) -> Machine | None:
         return Machine.objects.select_related("resource_group__subscription").get(vm_id=vm_id)
     except (Machine.DoesNotExist, ValidationError, ValueError):
         return None
+
+
+# What the heartbeat endpoint reads: identity, recorded status, last heartbeat (expiry) and the reported facts
+# (so only changed facts are buffered). Nothing else: no joins, no wide rows.
+HEARTBEAT_FIELDS: tuple[str, ...] = (
+    "id",
+    "vm_id",
+    "status",
+    "last_heartbeat_at",
+    "certificate_thumbprint",
+    "certificate_expires_at",
+    "client_public_key",
+    *AGENT_HEARTBEAT_FACTS.values(),
+    "detected_properties",
+)
+_heartbeat_queries: dict[tuple[str, str], tuple[str, Any, list]] = {}
+
+
+def _heartbeat_query(alias: str) -> tuple[str, Any, list]:
+    """The SQL of ``Machine.objects.filter(vm_id=…).values_list(*HEARTBEAT_FIELDS)``, compiled once per database,
+    with its compiler and the fields' converters (datetimes, JSON, UUID)."""
+    connection = connections[alias]
+    key = (alias, connection.settings_dict["NAME"])
+    found = _heartbeat_queries.get(key)
+    if found is None:
+        probe = uuid.UUID(int=0)
+        query = Machine.objects.using(alias).filter(vm_id=probe).values_list(*HEARTBEAT_FIELDS).query
+        compiler = query.get_compiler(using=alias)
+        sql, params = compiler.as_sql()
+        if len(params) != 1:  # pragma: no cover - the filter is one equality
+            raise RuntimeError("the heartbeat query must have exactly one parameter")
+        converters = compiler.get_converters([column for column, _, _ in compiler.select])
+        found = (sql, compiler, converters)
+        _heartbeat_queries[key] = found
+    return found
+
+
+def machine_for_heartbeat(*, vm_id: str) -> SimpleNamespace | None:
+    """The heartbeat hot path's read: one indexed query by vmId (unique), compiled once, returning only
+    ``HEARTBEAT_FIELDS`` (``pk`` too) as attributes; None when no machine has that vmId."""
+    try:
+        value = uuid.UUID(str(vm_id))
+    except ValueError:
+        return None
+    alias = router.db_for_read(Machine)
+    sql, compiler, converters = _heartbeat_query(alias)
+    param = Machine._meta.get_field("vm_id").get_db_prep_value(value, connections[alias])
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, [param])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    if converters:
+        row = next(iter(compiler.apply_converters([row], converters)))
+    machine = SimpleNamespace(**dict(zip(HEARTBEAT_FIELDS, row, strict=True)))
+    machine.pk = machine.id
+    return machine
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,10 @@
   ``machine_record_heartbeat``; steady-state beats are buffered in Redis when it is configured.
   Failures answer 401 with a code (``InvalidToken``, ``UnknownThumbprint``, ``InvalidSignature``, ``TokenExpired``,
   ``BodyMismatch``, ``ReplayedToken``), 410 ``MachineDeleted`` when no machine has that vmId any more, 403
-  ``Expired`` when the certificate expired; nothing about the machine changes on any failure.
+  ``Expired`` when the certificate expired or the machine is Expired (no heartbeat for ``ARC_EXPIRED_AFTER_DAYS``,
+  until it is registered again); nothing about the machine changes on any failure.
+  Hot path: one precompiled indexed query (``selectors_agent.machine_for_heartbeat``), parsed keys cached per
+  (thumbprint, key), one Redis ``SET NX`` for the jti.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import hashlib
 import json
 import uuid
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import jwt
@@ -40,6 +44,7 @@ from machines.heartbeats import heartbeat_ingest
 from machines.services import (
     load_public_key_b64,
     machine_heartbeat_facts,
+    machine_is_expired,
     machine_issue_certificate,
 )
 from onboarding import selectors_agent as selectors
@@ -48,6 +53,7 @@ MAX_TOKEN_LIFETIME_SECONDS = 300
 CLOCK_SKEW_SECONDS = 60
 JTI_CACHE_PREFIX = "his:heartbeat:jti:"
 MAX_BODY_BYTES = 64 * 1024
+PUBLIC_KEY_CACHE_SIZE = 4096  # parsed machine keys kept per worker process (LRU)
 
 
 def _error(status: int, code: str, message: str) -> JsonResponse:
@@ -75,6 +81,14 @@ def thumbprint_from_x5t(x5t: str) -> str | None:
 # --- Heartbeat -----------------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=PUBLIC_KEY_CACHE_SIZE)
+def _machine_public_key(thumbprint: str, public_key_b64: str):
+    """The machine's parsed public key, per (certificate thumbprint, registered key): parsing the DER costs more
+    than verifying the signature. A re-registration or a new certificate changes the cache key, so a stale key is
+    never used; errors (ValueError) are not cached."""
+    return load_public_key_b64(public_key_b64)
+
+
 class HeartbeatRejected(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
@@ -97,7 +111,7 @@ def verify_heartbeat(*, machine, token: str, body: bytes, vm_id: str, now: datet
             401, "UnknownThumbprint", f"No identity certificate with thumbprint {thumbprint} belongs to this machine."
         )
     try:
-        key = load_public_key_b64(machine.client_public_key)
+        key = _machine_public_key(machine.certificate_thumbprint.upper(), machine.client_public_key)
         claims = jwt.decode(
             token,
             key=key,
@@ -122,6 +136,13 @@ def verify_heartbeat(*, machine, token: str, body: bytes, vm_id: str, now: datet
     if machine.certificate_expires_at and machine.certificate_expires_at <= now:
         raise HeartbeatRejected(
             403, "Expired", "The machine's identity certificate has expired. Disconnect and connect the agent again."
+        )
+    if machine_is_expired(machine, now):
+        raise HeartbeatRejected(
+            403,
+            "Expired",
+            "The machine has not sent a heartbeat for too long and is Expired: its heartbeats are refused until it "
+            "is connected again ('azcmagent disconnect --force-local-only', then 'azcmagent connect').",
         )
     ttl = max(1, exp - stamp + CLOCK_SKEW_SECONDS)
     if not cache.add(f"{JTI_CACHE_PREFIX}{machine.vm_id}:{claims['jti']}", 1, timeout=ttl):
@@ -155,7 +176,7 @@ def machine_heartbeat(request: HttpRequest, vm_id: str) -> JsonResponse:
     token = _bearer(request)
     if not token:
         return _error(401, "InvalidToken", "A heartbeat needs 'Authorization: Bearer <machine JWT>'.")
-    machine = selectors.machine_by_vm_id(vm_id=vm)
+    machine = selectors.machine_for_heartbeat(vm_id=vm)
     if machine is None:
         return _error(
             410,

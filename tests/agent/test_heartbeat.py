@@ -182,3 +182,97 @@ def test_the_old_identity_stops_working_when_the_machine_is_re_attached(client, 
     token = identity.heartbeat_token(old_key, thumbprint=old_thumbprint, vm_id=str(machine.vm_id), body=body)
     response = _post(client, machine.vm_id, body, token)
     assert response.status_code == 401 and response.json()["error"]["code"] == "UnknownThumbprint"
+
+
+# --- Expired machines (issue 6 item 4): refused until the agent connects again ----------------------------------
+
+
+def _expire(machine_id, days: int = 46):
+    last = timezone.now() - timedelta(days=days)
+    Machine.objects.filter(pk=machine_id).update(
+        status="Expired", last_heartbeat_at=last, last_status_change=last + timedelta(days=45)
+    )
+
+
+def _signed(machine, key, thumbprint, vm_id=None):
+    body = json.dumps(BODY).encode()
+    vm_id = str(vm_id or machine.vm_id)
+    return body, identity.heartbeat_token(key, thumbprint=thumbprint, vm_id=vm_id, body=body)
+
+
+def test_an_expired_machine_is_refused_with_403_and_changes_nothing(client, onboarded):
+    machine, key, thumbprint = onboarded
+    _expire(machine.pk)
+    before = _snapshot(machine.pk)
+    body, token = _signed(machine, key, thumbprint)
+    response = _post(client, machine.vm_id, body, token)
+    assert response.status_code == 403, response.content
+    assert response.json()["error"]["code"] == "Expired"
+    assert _snapshot(machine.pk) == before
+
+
+def test_a_machine_just_inside_the_expiry_window_is_still_accepted(client, onboarded, settings):
+    settings.ARC_EXPIRED_AFTER_DAYS = 45
+    machine, key, thumbprint = onboarded
+    _expire(machine.pk, days=44)
+    Machine.objects.filter(pk=machine.pk).update(status="Disconnected")
+    body, token = _signed(machine, key, thumbprint)
+    response = _post(client, machine.vm_id, body, token)
+    assert response.status_code == 200, response.content
+    event = MachineStatusEvent.objects.filter(machine_id=machine.pk).latest("pk")
+    assert (event.from_status, event.to_status) == ("Disconnected", "Connected")
+
+
+def test_an_expired_machine_reconnects_after_re_registration(client, onboarded):
+    machine, old_key, old_thumbprint = onboarded
+    _expire(machine.pk)
+    body, token = _signed(machine, old_key, old_thumbprint)
+    assert _post(client, machine.vm_id, body, token).status_code == 403
+    # 'azcmagent disconnect --force-local-only' + 'connect' on the same hardware: new key, new vmId, new certificate.
+    new_key, new_vm_id = identity.new_key(), str(uuid.uuid4())
+    machine_register(
+        resource_group=machine.resource_group,
+        name="web-01",
+        location="westeurope",
+        properties={"vmId": new_vm_id, "vmUuid": "HW-1", "clientPublicKey": identity.public_key_b64(new_key)},
+        onboarding_method="ServicePrincipal",
+        onboarded_by="app",
+    )
+    reattached = Machine.objects.get(pk=machine.pk)
+    assert reattached.last_heartbeat_at is None and str(reattached.vm_id) == new_vm_id
+    issued = machine_issue_certificate(machine_id=machine.pk, public_key_b64=identity.public_key_b64(new_key))
+    events_before = MachineStatusEvent.objects.filter(machine_id=machine.pk).count()
+
+    body, token = _signed(reattached, new_key, issued.thumbprint)
+    response = _post(client, new_vm_id, body, token)
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "Connected"
+    reattached.refresh_from_db()
+    assert reattached.status == "Connected" and reattached.last_heartbeat_at is not None
+    assert MachineStatusEvent.objects.filter(machine_id=machine.pk).count() == events_before + 1
+    event = MachineStatusEvent.objects.filter(machine_id=machine.pk).latest("pk")
+    assert (event.from_status, event.to_status) == ("Expired", "Connected")
+    assert event.reason == "Heartbeat"
+
+
+def test_a_re_registered_key_is_used_at_once_despite_the_parsed_key_cache(client, onboarded):
+    """The old key signs with the new certificate's thumbprint after re-registration: refused, not verified against
+    a parsed key cached from before."""
+    machine, old_key, old_thumbprint = onboarded
+    body, token = _signed(machine, old_key, old_thumbprint)
+    assert _post(client, machine.vm_id, body, token).status_code == 200  # the old key is now parsed and cached
+    new_key = identity.new_key()
+    machine_register(
+        resource_group=machine.resource_group,
+        name="web-01",
+        location="westeurope",
+        properties={"vmId": str(machine.vm_id), "vmUuid": "HW-1", "clientPublicKey": identity.public_key_b64(new_key)},
+    )
+    issued = machine_issue_certificate(machine_id=machine.pk, public_key_b64=identity.public_key_b64(new_key))
+    before = _snapshot(machine.pk)
+    body, token = _signed(machine, old_key, issued.thumbprint)
+    response = _post(client, machine.vm_id, body, token)
+    assert response.status_code == 401 and response.json()["error"]["code"] == "InvalidSignature"
+    assert _snapshot(machine.pk) == before
+    body, token = _signed(machine, new_key, issued.thumbprint)
+    assert _post(client, machine.vm_id, body, token).status_code == 200
