@@ -485,6 +485,9 @@ def machine_register(
     machine.correlation_id = str(correlation_id or "")[:64]
     machine.onboarding_method = onboarding_method[:40]
     machine.onboarded_by = onboarded_by[:200]
+    # A reconnect starts over: no heartbeat from the new agent yet (AwaitingConnection), so a machine refused as
+    # Expired accepts the new agent's first heartbeat, which records the transition to Connected.
+    machine.last_heartbeat_at = None
     machine.save(
         update_fields=[
             "provisioning_state",
@@ -493,6 +496,7 @@ def machine_register(
             "correlation_id",
             "onboarding_method",
             "onboarded_by",
+            "last_heartbeat_at",
         ]
     )
     if existing is not None:
