@@ -11,10 +11,13 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -167,3 +170,79 @@ def make_installation(tmp_path):
     yield make
     for installation in created:
         installation.stop_all()
+
+
+@pytest.fixture
+def database_url():
+    """A PostgreSQL database of its own on the server of ``DATABASE_URL``; None means SQLite under the var dir."""
+    base = os.environ.get("DATABASE_URL", "")
+    if not base.startswith(("postgres://", "postgresql://")):
+        yield None
+        return
+    import psycopg
+
+    name = f"arcportal_it_{uuid.uuid4().hex[:10]}"
+    parts = urlsplit(base)
+    admin_url = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def receiver():
+    """A webhook receiver on 127.0.0.1 recording (headers, body) of every POST."""
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.received = received
+    server.url = f"http://127.0.0.1:{server.server_address[1]}/arc-events"
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def redis_cleanup():
+    """``redis_cleanup(installation)`` registers an installation whose Redis keys (its Celery queue, its buffered
+    heartbeats) are deleted at teardown. No-op for installations without ``REDIS_URL``."""
+    registered: list[Installation] = []
+    yield registered.append
+    for installation in registered:
+        url = installation.env.get("REDIS_URL")
+        if not url:
+            continue
+        installation.stop_all()  # first: a live worker would declare its queue again
+        import redis
+
+        queue = installation.env["ARC_CELERY_QUEUE"]
+        database_url = installation.env.get("DATABASE_URL")
+        database = (
+            urlsplit(database_url).path.lstrip("/") if database_url else str(installation.var_dir / "arcportal.sqlite3")
+        )
+        patterns = [f"{queue}*", f"_kombu.binding*.{queue}*", f"arc:hb:{{{database}}}:*"]
+        client = redis.Redis.from_url(url)
+        try:
+            for pattern in patterns:
+                for key in client.scan_iter(match=pattern):
+                    client.delete(key)
+        finally:
+            client.close()

@@ -7,6 +7,8 @@ stdin line, one JSON answer per stdout line:
     {"op": "seed", "name": "m1", "heartbeat_age": 60, "status": "Connected", "webhook_url": "http://…"}
     {"op": "heartbeat", "machine_id": 1}
     {"op": "state", "machine_id": 1}
+    {"op": "prepare", "resource_group": "arc-servers", "webhook_url": "http://…"}
+    {"op": "find", "resource_group": "arc-servers", "name": "web-01"}
 """
 
 from __future__ import annotations
@@ -67,7 +69,23 @@ def main() -> None:
             ],
         }
 
-    ops = {"seed": seed, "heartbeat": heartbeat, "state": state}
+    def prepare(cmd):
+        """The default subscription, a resource group for the agent and a webhook on the subscription."""
+        tenant = tenant_ensure()
+        subscription = subscription_ensure_default(tenant=tenant)
+        resource_group_create(subscription=subscription, name=cmd["resource_group"], location="westeurope")
+        created = webhook_create(subscription=subscription, url=cmd["webhook_url"])
+        return {
+            "tenant_id": str(tenant.tenant_id),
+            "subscription_id": str(subscription.subscription_id),
+            "secret": created.secret,
+        }
+
+    def find(cmd):
+        machine = Machine.objects.filter(resource_group__name=cmd["resource_group"], name=cmd["name"]).first()
+        return {"machine_id": None if machine is None else machine.pk}
+
+    ops = {"seed": seed, "heartbeat": heartbeat, "state": state, "prepare": prepare, "find": find}
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         if not line.strip():

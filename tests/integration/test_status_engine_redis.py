@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
-import uuid
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -31,55 +27,7 @@ SWEEP_SECONDS = 1
 SCHEDULING_SLACK_SECONDS = 4
 
 
-@pytest.fixture
-def database_url():
-    """A PostgreSQL database of its own on the server of ``DATABASE_URL``; None means SQLite under the var dir."""
-    base = os.environ.get("DATABASE_URL", "")
-    if not base.startswith(("postgres://", "postgresql://")):
-        yield None
-        return
-    import psycopg
-
-    name = f"arcportal_it_{uuid.uuid4().hex[:10]}"
-    parts = urlsplit(base)
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(parts._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture
-def receiver():
-    """A webhook receiver on 127.0.0.1 recording (headers, body) of every POST."""
-    received: list[tuple[dict[str, str], bytes]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    server.received = received
-    server.url = f"http://127.0.0.1:{server.server_address[1]}/arc-events"
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def test_status_engine_end_to_end_with_a_real_worker_and_beat(make_installation, database_url, receiver):
+def test_status_engine_end_to_end_with_a_real_worker_and_beat(make_installation, database_url, receiver, redis_cleanup):
     overrides = {
         "ARC_HEARTBEAT_INTERVAL_SECONDS": str(HEARTBEAT_SECONDS),
         "ARC_OFFLINE_AFTER_SECONDS": str(OFFLINE_SECONDS),
@@ -91,6 +39,7 @@ def test_status_engine_end_to_end_with_a_real_worker_and_beat(make_installation,
     if database_url:
         overrides["DATABASE_URL"] = database_url
     installation = make_installation(**overrides)
+    redis_cleanup(installation)
     installation.manage("migrate", "--no-input")
     driver = installation.driver()
     seeded = driver("seed", name="srv-e2e", heartbeat_age=None, status="AwaitingConnection", webhook_url=receiver.url)
