@@ -9,9 +9,9 @@ the fleet onboards and prints the counters at the end: after ``--duration``, or 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import signal
+import sys
 import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -162,9 +162,9 @@ def run_with_progress(config: FleetConfig) -> FleetStats:
             stop.set()
             loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl+C stops at once
 
-        if threading.current_thread() is threading.main_thread():
-            with contextlib.suppress(NotImplementedError):  # Windows' event loops have no signal handlers
-                loop.add_signal_handler(signal.SIGINT, interrupted)
+        # Windows' event loops have no signal handlers; there Ctrl+C reaches the thread as KeyboardInterrupt.
+        if threading.current_thread() is threading.main_thread() and sys.platform != "win32":
+            loop.add_signal_handler(signal.SIGINT, interrupted)
         return await simulation.run()
 
     try:
