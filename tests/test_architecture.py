@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.astutil import parse
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # Pure rule modules: no Django, no database; tested directly.
@@ -23,7 +25,7 @@ MANAGER_WRITES = {"create", "bulk_create", "bulk_update", "update", "get_or_crea
 
 
 def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
+    tree = parse(path)
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -57,7 +59,7 @@ def _view_modules() -> list[Path]:
 @pytest.mark.parametrize("path", _view_modules(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_views_do_not_write_models_directly(path):
     """Views and APIs parse, call one service or selector, render: writes belong in services."""
-    tree = ast.parse(path.read_text())
+    tree = parse(path)
     offenders = []
     for node in ast.walk(tree):
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):

@@ -24,6 +24,7 @@ from machines.management.commands.simulate_fleet import run_coroutine
 from machines.models import Machine
 from machines.simulator import FleetConfig, FleetSimulation, machine_facts, offline_indexes
 from machines.status import derive_status
+from tests.astutil import parse
 
 ROOT = Path(__file__).resolve().parents[2]
 HEARTBEAT_PATH = re.compile(r"^/his/machines/([0-9a-f-]{36})/heartbeat$")
@@ -323,7 +324,7 @@ def test_config_validation():
 
 
 def test_simulator_module_imports_no_django():
-    tree = ast.parse((ROOT / "machines" / "simulator.py").read_text())
+    tree = parse(ROOT / "machines" / "simulator.py")
     imported = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
