@@ -1,11 +1,13 @@
 """The heartbeat write path (issue 6): steady-state heartbeats are buffered in Redis and written in bulk.
 
-* ``heartbeat_ingest`` — what the agent plane calls for an authenticated heartbeat. A heartbeat that changes the
-  status (the machine's *recorded* status is not Connected: first heartbeat, back from Offline or Expired) goes
-  straight to ``machine_record_heartbeat`` — one UPDATE and the transition event at once. Any other heartbeat is
-  one Redis round trip: ``HSET <pending> <machine id> {"at": …, "f": {changed facts}}`` (latest wins) pipelined
-  with ``SET <lease> NX PX <flush interval>``. No database query. When Redis is not configured or does not
-  answer, the heartbeat is written directly instead: never rejected, never lost.
+* ``heartbeat_ingest`` — what the agent plane calls for a heartbeat whose signature it checked. It also makes the
+  replay check: the token's ``jti`` is claimed once (``nonce``); a second claim raises ``HeartbeatReplayed``. A
+  heartbeat that changes the status (the machine's *recorded* status is not Connected: first heartbeat, back from
+  Offline or Expired) goes straight to ``machine_record_heartbeat`` — one UPDATE and the transition event at once.
+  Any other heartbeat is ONE Redis round trip, one Lua script (``_ACCEPT``): ``SET <jti> NX EX <token life>``,
+  then ``HSET <pending> <machine id> {"at": …, "f": {changed facts}}`` (latest wins) and ``SET <lease> NX PX
+  <flush interval>``. No database query. When Redis is not configured or does not answer, the heartbeat is written
+  directly instead (never rejected, never lost) and its ``jti`` is claimed in the database (``HeartbeatNonce``).
 * ``heartbeat_flush`` — writes every pending heartbeat with ONE bulk UPDATE (PostgreSQL: ``UPDATE … FROM
   jsonb_to_recordset(…)``; SQLite: ``UPDATE … FROM json_each(…)``). It never moves ``last_heartbeat_at``
   backwards, writes facts only where the heartbeat changed them, and routes a machine whose recorded status is no
@@ -26,27 +28,44 @@ entries another flush merged in after it drained.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import redis
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from machines import status as rules
-from machines.models import Machine
+from machines.models import HeartbeatNonce, Machine
 from machines.services import AGENT_HEARTBEAT_FACTS, machine_record_heartbeat
 
 logger = logging.getLogger(__name__)
 
 FACT_FIELDS: tuple[str, ...] = (*AGENT_HEARTBEAT_FACTS.values(), "detected_properties")
 REDIS_DOWN_BACKOFF_SECONDS = 5.0  # after a Redis error, write directly for this long before trying Redis again
+
+# KEYS: jti, pending, lease — ARGV: jti lifetime in s (0: no replay check), buffer (1/0), field, entry, lease in ms.
+# Returns -1 when the jti was seen before (nothing written), else 1 when this request won the flush lease, else 0.
+_ACCEPT = """
+if ARGV[1] ~= '0' and not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  return -1
+end
+if ARGV[2] == '0' then
+  return 0
+end
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+if redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[5]) then
+  return 1
+end
+return 0
+"""
 
 # KEYS: pending, processing, generation, lease — ARGV: lease in ms. Returns {generation, {field, value, …}}.
 _DRAIN = """
@@ -95,10 +114,23 @@ return removed
 
 @dataclass(frozen=True)
 class _Keys:
+    base: str
     pending: str
     processing: str
     generation: str
     lease: str
+
+    def nonce(self, nonce: str) -> str:
+        return f"{self.base}jti:{_nonce_key(nonce)}"
+
+
+def _nonce_key(nonce: str) -> str:
+    """The nonce itself, or its SHA-256 when it is long (a jti is the agent's choice): a bounded key."""
+    return nonce if len(nonce) <= 100 else "sha256:" + hashlib.sha256(nonce.encode()).hexdigest()
+
+
+class HeartbeatReplayed(Exception):
+    """The heartbeat token's ``jti`` was used before: nothing was recorded."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +140,7 @@ class PendingHeartbeat:
     facts: dict[str, Any]
 
 
-_clients: dict[str, tuple[redis.Redis, Any, Any, Any]] = {}
+_clients: dict[str, tuple[redis.Redis, Any, Any, Any, Any]] = {}
 _down_until: dict[str, float] = {}
 
 
@@ -128,11 +160,20 @@ def buffering_enabled() -> bool:
 def _keys() -> _Keys:
     # One namespace per database (a hash tag: one cluster slot), so installations, test runs and benches sharing
     # a Redis never mix their heartbeats.
-    base = f"arc:hb:{{{connection.settings_dict['NAME']}}}:"
-    return _Keys(base + "pending", base + "processing", base + "generation", base + "lease")
+    name = connection.settings_dict["NAME"]
+    found = _keys_cache.get(name)
+    if found is None:
+        base = f"arc:hb:{{{name}}}:"
+        found = _keys_cache[name] = _Keys(
+            base, base + "pending", base + "processing", base + "generation", base + "lease"
+        )
+    return found
 
 
-def _client(url: str) -> tuple[redis.Redis, Any, Any, Any]:
+_keys_cache: dict[str, _Keys] = {}
+
+
+def _client(url: str) -> tuple[redis.Redis, Any, Any, Any, Any]:
     found = _clients.get(url)
     if found is None:
         client = redis.Redis.from_url(
@@ -143,6 +184,7 @@ def _client(url: str) -> tuple[redis.Redis, Any, Any, Any]:
             client.register_script(_DRAIN),
             client.register_script(_FINISH),
             client.register_script(_FINISH_FIELDS),
+            client.register_script(_ACCEPT),
         )
         _clients[url] = found
     return found
@@ -170,30 +212,39 @@ def heartbeat_ingest(
     at: datetime,
     facts: Mapping[str, Any] | None = None,
     known: Machine | None = None,
+    nonce: str = "",
+    nonce_ttl: int = 0,
 ) -> str:
     """Accept an authenticated heartbeat; returns the machine's status after it (always Connected).
 
     ``recorded_status`` is the machine's stored status as the caller loaded it; ``known`` (optional) is that
-    loaded machine, so only facts that differ from it are buffered. A status change is written at once
-    (``machine_record_heartbeat``); a steady-state heartbeat goes to Redis unless Redis is off or down.
-    Raises ``NotFound`` (from the direct write) when the machine no longer exists.
+    loaded machine, so only facts that differ from it are buffered. ``nonce`` (e.g. ``<vmId>:<jti>``) is claimed for
+    ``nonce_ttl`` seconds before anything is recorded: a nonce claimed before raises ``HeartbeatReplayed``. A status
+    change is written at once (``machine_record_heartbeat``); a steady-state heartbeat goes to Redis unless Redis is
+    off or down. Raises ``NotFound`` (from the direct write) when the machine no longer exists.
     """
     facts = dict(facts or {})
     url = _redis_url()
-    if recorded_status != rules.CONNECTED or not buffering_enabled() or not _redis_usable(url):
-        return machine_record_heartbeat(machine_id=machine_id, at=at, facts=facts)
-    entry = json.dumps({"at": at.isoformat(), "f": _changed_facts(facts, known)}, separators=(",", ":"))
+    if not buffering_enabled() or not _redis_usable(url):
+        return _direct(machine_id=machine_id, at=at, facts=facts, nonce=nonce, nonce_ttl=nonce_ttl)
+    buffer = recorded_status == rules.CONNECTED
     keys = _keys()
+    entry = (
+        json.dumps({"at": at.isoformat(), "f": _changed_facts(facts, known)}, separators=(",", ":")) if buffer else ""
+    )
     try:
-        client = _client(url)[0]
-        pipe = client.pipeline(transaction=False)
-        pipe.hset(keys.pending, str(machine_id), entry)
-        pipe.set(keys.lease, "1", nx=True, px=max(1, int(flush_interval() * 1000)))
-        _, flush_due = pipe.execute()
+        outcome = _client(url)[4](
+            keys=[keys.nonce(nonce), keys.pending, keys.lease],
+            args=[max(1, nonce_ttl) if nonce else 0, int(buffer), machine_id, entry, int(flush_interval() * 1000) or 1],
+        )
     except redis.RedisError as exc:
         _redis_failed(url, exc)
+        return _direct(machine_id=machine_id, at=at, facts=facts, nonce=nonce, nonce_ttl=nonce_ttl)
+    if outcome == -1:
+        raise HeartbeatReplayed(nonce)
+    if not buffer:
         return machine_record_heartbeat(machine_id=machine_id, at=at, facts=facts)
-    if flush_due:
+    if outcome == 1:
         # No flush for a whole interval (beat down, or quiet): this request flushes. Its heartbeat is safe in Redis
         # whatever happens here, so a failure only delays the write until the next flush.
         try:
@@ -201,6 +252,30 @@ def heartbeat_ingest(
         except Exception:
             logger.exception("inline heartbeat flush failed; the next flush retries")
     return rules.CONNECTED
+
+
+def _direct(*, machine_id: int, at: datetime, facts: dict[str, Any], nonce: str, nonce_ttl: int) -> str:
+    """Without Redis: claim the nonce in the database, then write the heartbeat (one transaction)."""
+    with transaction.atomic():
+        if nonce and not _claim_nonce_in_database(nonce, at, nonce_ttl):
+            raise HeartbeatReplayed(nonce)
+        return machine_record_heartbeat(machine_id=machine_id, at=at, facts=facts)
+
+
+def _claim_nonce_in_database(nonce: str, at: datetime, ttl: int) -> bool:
+    expires_at = at + timedelta(seconds=max(1, ttl))
+    try:
+        with transaction.atomic():  # a savepoint: the unique violation must not end the caller's transaction
+            HeartbeatNonce.objects.create(key=_nonce_key(nonce), expires_at=expires_at)
+    except IntegrityError:
+        return False
+    return True
+
+
+def heartbeat_nonces_purge(*, now: datetime) -> int:
+    """Delete the database nonces whose tokens have expired (their replays fail the expiry check anyway)."""
+    deleted, _ = HeartbeatNonce.objects.filter(expires_at__lt=now).delete()
+    return deleted
 
 
 def _parse(raw: list[str], now: datetime) -> list[PendingHeartbeat]:
@@ -228,7 +303,7 @@ def heartbeat_flush(*, now: datetime | None = None) -> int:
     url = _redis_url()
     keys = _keys()
     try:
-        _, drain, finish, finish_fields = _client(url)
+        _, drain, finish, finish_fields, _ = _client(url)
         generation, raw = drain(
             keys=[keys.pending, keys.processing, keys.generation, keys.lease],
             args=[max(1, int(flush_interval() * 1000))],

@@ -264,3 +264,18 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.webhook_id} #{self.pk} ({self.status_code or 'pending'})"
+
+
+class HeartbeatNonce(models.Model):
+    """A heartbeat token's ``jti``, kept until the token expires, when Redis cannot keep it.
+
+    The replay check of the agent plane is one ``SET NX`` in Redis (``machines.heartbeats``); without Redis (the
+    embedded defaults, or Redis not answering) the primary key here makes the check atomic across web workers.
+    Expired rows are deleted by the status sweep task.
+    """
+
+    key = models.CharField(max_length=120, primary_key=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.key

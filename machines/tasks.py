@@ -6,7 +6,7 @@ from celery import shared_task
 from django.core.cache import cache
 from django.utils import timezone
 
-from machines.heartbeats import heartbeat_flush
+from machines.heartbeats import heartbeat_flush, heartbeat_nonces_purge
 from machines.services import machine_status_sweep
 from machines.webhooks import WebhookDeliveryFailed, webhook_deliveries_requeue_stale, webhook_delivery_send
 
@@ -20,7 +20,9 @@ WEBHOOK_MAX_RETRIES = 6
 def machine_status_sweep_task() -> dict:
     # Heartbeats waiting in Redis first, so the sweep never marks Offline a machine whose heartbeat is pending.
     heartbeat_flush()
-    result = machine_status_sweep(now=timezone.now())
+    now = timezone.now()
+    result = machine_status_sweep(now=now)
+    heartbeat_nonces_purge(now=now)
     return result.transitions
 
 

@@ -11,8 +11,8 @@
   ``BodyMismatch``, ``ReplayedToken``), 410 ``MachineDeleted`` when no machine has that vmId any more, 403
   ``Expired`` when the certificate expired or the machine is Expired (no heartbeat for ``ARC_EXPIRED_AFTER_DAYS``,
   until it is registered again); nothing about the machine changes on any failure.
-  Hot path: one precompiled indexed query (``selectors_agent.machine_for_heartbeat``), parsed keys cached per
-  (thumbprint, key), one Redis ``SET NX`` for the jti.
+  Hot path: one precompiled indexed query (``selectors_agent.machine_for_heartbeat``), the JWT parsed once with
+  parsed keys cached per (thumbprint, key), then one Redis round trip that claims the jti and buffers the beat.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -40,7 +39,7 @@ from rest_framework.views import APIView
 
 from arcportal import authz
 from arcportal.exceptions import ApplicationError
-from machines.heartbeats import heartbeat_ingest
+from machines.heartbeats import HeartbeatReplayed, heartbeat_ingest
 from machines.services import (
     load_public_key_b64,
     machine_heartbeat_facts,
@@ -51,7 +50,6 @@ from onboarding import selectors_agent as selectors
 
 MAX_TOKEN_LIFETIME_SECONDS = 300
 CLOCK_SKEW_SECONDS = 60
-JTI_CACHE_PREFIX = "his:heartbeat:jti:"
 MAX_BODY_BYTES = 64 * 1024
 PUBLIC_KEY_CACHE_SIZE = 4096  # parsed machine keys kept per worker process (LRU)
 
@@ -96,30 +94,36 @@ class HeartbeatRejected(Exception):
 
 
 def verify_heartbeat(*, machine, token: str, body: bytes, vm_id: str, now: datetime) -> dict[str, Any]:
-    """Check a heartbeat JWT against the machine it claims to be; returns its claims or raises HeartbeatRejected."""
+    """Check a heartbeat JWT against the machine it claims to be; returns its claims or raises HeartbeatRejected.
+
+    The token is parsed once: the signature is verified with the machine's registered key, then the header's
+    thumbprint is compared. A token that fails the signature and also names another certificate is reported as
+    ``UnknownThumbprint``, as before the signature is looked at. The replay check (``jti``) is not made here: it is
+    part of recording the heartbeat (``heartbeat_ingest``), in the same Redis round trip as the write."""
+    if not machine.certificate_thumbprint:
+        raise HeartbeatRejected(401, "UnknownThumbprint", "This machine has no identity certificate yet.")
+    expected = machine.certificate_thumbprint.upper()
     try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError as exc:
-        raise HeartbeatRejected(401, "InvalidToken", f"The heartbeat token is not a JWT: {exc}") from exc
-    if header.get("alg") != "RS256":
-        raise HeartbeatRejected(401, "InvalidToken", "The heartbeat token must be signed with RS256.")
-    thumbprint = thumbprint_from_x5t(str(header.get("x5t") or ""))
-    if not thumbprint:
-        raise HeartbeatRejected(401, "InvalidToken", "The heartbeat token has no certificate thumbprint (x5t).")
-    if not machine.certificate_thumbprint or thumbprint != machine.certificate_thumbprint.upper():
-        raise HeartbeatRejected(
-            401, "UnknownThumbprint", f"No identity certificate with thumbprint {thumbprint} belongs to this machine."
-        )
-    try:
-        key = _machine_public_key(machine.certificate_thumbprint.upper(), machine.client_public_key)
-        claims = jwt.decode(
+        key = _machine_public_key(expected, machine.client_public_key)
+        decoded = jwt.decode_complete(
             token,
             key=key,
             algorithms=["RS256"],
             options={"require": ["exp", "iat", "jti", "sub"], "verify_exp": False, "verify_aud": False},
         )
-    except (jwt.PyJWTError, ValueError) as exc:
+    except jwt.InvalidAlgorithmError as exc:
+        raise HeartbeatRejected(401, "InvalidToken", "The heartbeat token must be signed with RS256.") from exc
+    except jwt.InvalidSignatureError as exc:
+        _check_thumbprint(_unverified_header(token), expected)
         raise HeartbeatRejected(401, "InvalidSignature", f"The heartbeat signature is not valid: {exc}") from exc
+    except jwt.DecodeError as exc:
+        raise HeartbeatRejected(401, "InvalidToken", f"The heartbeat token is not a JWT: {exc}") from exc
+    except jwt.PyJWTError as exc:  # a required claim is missing
+        raise HeartbeatRejected(401, "InvalidToken", f"The heartbeat token is not valid: {exc}") from exc
+    except ValueError as exc:  # the registered key does not parse: no signature can be valid
+        raise HeartbeatRejected(401, "InvalidSignature", f"The heartbeat signature is not valid: {exc}") from exc
+    _check_thumbprint(decoded["header"], expected)
+    claims = decoded["payload"]
     try:
         iat, exp = int(claims["iat"]), int(claims["exp"])
     except (TypeError, ValueError) as exc:
@@ -144,10 +148,29 @@ def verify_heartbeat(*, machine, token: str, body: bytes, vm_id: str, now: datet
             "The machine has not sent a heartbeat for too long and is Expired: its heartbeats are refused until it "
             "is connected again ('azcmagent disconnect --force-local-only', then 'azcmagent connect').",
         )
-    ttl = max(1, exp - stamp + CLOCK_SKEW_SECONDS)
-    if not cache.add(f"{JTI_CACHE_PREFIX}{machine.vm_id}:{claims['jti']}", 1, timeout=ttl):
-        raise HeartbeatRejected(401, "ReplayedToken", "This heartbeat token was already used (jti seen before).")
     return claims
+
+
+def replay_window_seconds(claims: dict[str, Any], now: datetime) -> int:
+    """How long the token's jti must be remembered: until the token can no longer pass the expiry check."""
+    return max(1, int(claims["exp"]) - int(now.timestamp()) + CLOCK_SKEW_SECONDS)
+
+
+def _unverified_header(token: str) -> dict[str, Any]:
+    try:
+        return jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        return {}
+
+
+def _check_thumbprint(header: dict[str, Any], expected: str) -> None:
+    thumbprint = thumbprint_from_x5t(str(header.get("x5t") or ""))
+    if not thumbprint:
+        raise HeartbeatRejected(401, "InvalidToken", "The heartbeat token has no certificate thumbprint (x5t).")
+    if thumbprint != expected:
+        raise HeartbeatRejected(
+            401, "UnknownThumbprint", f"No identity certificate with thumbprint {thumbprint} belongs to this machine."
+        )
 
 
 def _bearer(request: HttpRequest) -> str:
@@ -186,7 +209,7 @@ def machine_heartbeat(request: HttpRequest, vm_id: str) -> JsonResponse:
         )
     now = timezone.now()
     try:
-        verify_heartbeat(machine=machine, token=token, body=body, vm_id=vm, now=now)
+        claims = verify_heartbeat(machine=machine, token=token, body=body, vm_id=vm, now=now)
     except HeartbeatRejected as exc:
         return _error(exc.status, exc.code, exc.message)
     try:
@@ -202,7 +225,11 @@ def machine_heartbeat(request: HttpRequest, vm_id: str) -> JsonResponse:
             at=now,
             facts=machine_heartbeat_facts(payload),
             known=machine,
+            nonce=f"{vm}:{claims['jti']}",
+            nonce_ttl=replay_window_seconds(claims, now),
         )
+    except HeartbeatReplayed:
+        return _error(401, "ReplayedToken", "This heartbeat token was already used (jti seen before).")
     except ApplicationError:
         return _error(410, "MachineDeleted", f"No machine with vmId {vm} exists any more.")
     return JsonResponse({"status": status, "nextHeartbeatSeconds": settings.ARC_HEARTBEAT_INTERVAL_SECONDS})

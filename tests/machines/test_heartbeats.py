@@ -2,7 +2,7 @@
 
 Every behaviour runs against a real Redis when ``REDIS_URL`` is set (CI: db 15; locally e.g.
 ``REDIS_URL=redis://127.0.0.1:6379/12``) and against an in-process fake otherwise, so the tests always run. The
-fake implements the three Lua scripts in Python; the real Redis runs the Lua itself. "Redis down" is a client
+fake implements the four Lua scripts in Python; the real Redis runs the Lua itself. "Redis down" is a client
 pointed at a closed port (127.0.0.1:1): the machine's Redis is never stopped.
 """
 
@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from machines import heartbeats
 from machines import status as rules
-from machines.models import Machine, MachineStatusEvent
+from machines.models import HeartbeatNonce, Machine, MachineStatusEvent
 from machines.services import (
     machine_issue_certificate,
     machine_record_heartbeat,
@@ -42,7 +42,7 @@ FAKE_URL = "redis://fake.invalid:6379/0"
 
 
 class FakeRedis:
-    """The few commands the write path uses, with the Lua scripts' semantics (``heartbeats._DRAIN`` …)."""
+    """The few commands the write path uses, with the Lua scripts' semantics (``heartbeats._ACCEPT`` …)."""
 
     def __init__(self) -> None:
         self.hashes: dict[str, dict[str, str]] = {}
@@ -52,7 +52,7 @@ class FakeRedis:
     def hset(self, key, field, value):
         self.hashes.setdefault(key, {})[field] = value
 
-    def set(self, key, value, nx=False, px=None):
+    def set(self, key, value, nx=False, px=None, ex=None):
         if nx and key in self.strings:
             return None
         self.strings[key] = value
@@ -62,6 +62,16 @@ class FakeRedis:
         return FakePipeline(self)
 
     # scripts
+    def accept(self, keys, args):
+        nonce, pending, lease = keys
+        ttl, buffer, field, entry, _lease_ms = args
+        if ttl and not self.set(nonce, "1", nx=True, ex=ttl):
+            return -1
+        if not buffer:
+            return 0
+        self.hset(pending, str(field), entry)
+        return 1 if self.set(lease, "1", nx=True) else 0
+
     def drain(self, keys, args):
         pending, processing, generation, lease = keys
         self.strings[lease] = "1"
@@ -154,7 +164,11 @@ def buffer(request, settings, monkeypatch):
         monkeypatch.setattr(
             heartbeats,
             "_client",
-            lambda url: (fake, fake.drain, fake.finish, fake.finish_fields) if url == FAKE_URL else real_client(url),
+            lambda url: (
+                (fake, fake.drain, fake.finish, fake.finish_fields, fake.accept)
+                if url == FAKE_URL
+                else real_client(url)
+            ),
         )
         buf = Buffer("fake", fake)
     else:
@@ -449,10 +463,13 @@ def test_with_redis_stopped_heartbeats_are_accepted_the_portal_renders_and_the_s
     assert buffer.pending() == {} and buffer.processing() == {}
 
 
-def test_the_endpoint_buffers_a_steady_heartbeat_and_the_flush_writes_it(buffer, client, agent_machine):
+def test_the_endpoint_buffers_a_steady_heartbeat_and_the_flush_writes_it(
+    buffer, client, agent_machine, django_assert_num_queries
+):
     machine, key, thumbprint = agent_machine
     before = stored(machine).last_heartbeat_at
-    response = post_heartbeat(client, machine, key, thumbprint)
+    with django_assert_num_queries(1):  # the machine's row; the jti and the beat go to Redis together
+        response = post_heartbeat(client, machine, key, thumbprint)
     assert response.status_code == 200, response.content
     assert response.json()["status"] == "Connected"
     row = stored(machine)
@@ -461,3 +478,98 @@ def test_the_endpoint_buffers_a_steady_heartbeat_and_the_flush_writes_it(buffer,
     assert heartbeats.heartbeat_flush() == 1
     row = stored(machine)
     assert row.last_heartbeat_at > before and (row.agent_version, row.os_name) == ("1.50.0", "linux")
+
+
+# --- Replay check (the jti) -----------------------------------------------------------------------------------
+
+
+def test_a_replayed_nonce_buffers_nothing_the_second_time(buffer):
+    machine = connected()
+    first = timezone.now()
+    ingest_once = {
+        "machine_id": machine.pk,
+        "recorded_status": rules.CONNECTED,
+        "nonce": f"vm:{uuid.uuid4()}",
+        "nonce_ttl": 60,
+    }
+    heartbeats.heartbeat_ingest(at=first, **ingest_once)
+    with pytest.raises(heartbeats.HeartbeatReplayed):
+        heartbeats.heartbeat_ingest(at=first + timedelta(seconds=5), **ingest_once)
+    assert buffer.pending()[machine.pk]["at"] == first.isoformat()  # the replay wrote nothing
+
+
+@pytest.mark.parametrize("recorded", [rules.AWAITING, rules.DISCONNECTED])
+def test_a_replayed_nonce_of_a_status_changing_heartbeat_writes_nothing(buffer, recorded):
+    machine = MachineFactory(status=recorded, last_heartbeat_at=None if recorded == rules.AWAITING else timezone.now())
+    at = timezone.now()
+    once = {"machine_id": machine.pk, "nonce": f"vm:{uuid.uuid4()}", "nonce_ttl": 60}
+    heartbeats.heartbeat_ingest(recorded_status=recorded, at=at, **once)
+    with pytest.raises(heartbeats.HeartbeatReplayed):
+        heartbeats.heartbeat_ingest(recorded_status=rules.CONNECTED, at=at + timedelta(seconds=5), **once)
+    assert stored(machine).last_heartbeat_at == at and buffer.pending() == {}
+
+
+@pytest.mark.parametrize("redis_url", ["", CLOSED_PORT_URL], ids=["no-redis", "redis-down"])
+def test_without_redis_the_nonce_is_claimed_in_the_database(settings, monkeypatch, redis_url):
+    settings.REDIS_URL = redis_url
+    monkeypatch.setattr(heartbeats, "_down_until", {})
+    machine = connected()
+    at = timezone.now()
+    once = {"machine_id": machine.pk, "recorded_status": rules.CONNECTED, "nonce": "vm:jti-3", "nonce_ttl": 90}
+    heartbeats.heartbeat_ingest(at=at, **once)
+    with pytest.raises(heartbeats.HeartbeatReplayed):
+        heartbeats.heartbeat_ingest(at=at + timedelta(seconds=5), **once)
+    assert stored(machine).last_heartbeat_at == at  # the replay's write was rolled back with its claim
+    nonce = HeartbeatNonce.objects.get()
+    assert (nonce.key, nonce.expires_at) == ("vm:jti-3", at + timedelta(seconds=90))
+
+
+def test_a_long_nonce_is_stored_as_its_hash(settings):
+    settings.REDIS_URL = ""
+    machine = connected()
+    nonce = "vm:" + "j" * 500
+    heartbeats.heartbeat_ingest(machine_id=machine.pk, recorded_status=rules.CONNECTED, at=timezone.now(), nonce=nonce)
+    assert HeartbeatNonce.objects.get().key.startswith("sha256:")
+    with pytest.raises(heartbeats.HeartbeatReplayed):
+        heartbeats.heartbeat_ingest(
+            machine_id=machine.pk, recorded_status=rules.CONNECTED, at=timezone.now(), nonce=nonce
+        )
+
+
+def test_the_sweep_task_purges_expired_database_nonces(settings):
+    settings.REDIS_URL = ""
+    now = timezone.now()
+    HeartbeatNonce.objects.create(key="old", expires_at=now - timedelta(seconds=1))
+    HeartbeatNonce.objects.create(key="live", expires_at=now + timedelta(minutes=5))
+    machine_status_sweep_task()
+    assert list(HeartbeatNonce.objects.values_list("key", flat=True)) == ["live"]
+
+
+def test_with_redis_and_its_cache_down_a_heartbeat_is_accepted_and_a_replay_refused(
+    settings, monkeypatch, client, agent_machine
+):
+    """Production with Redis stopped: REDIS_URL and the Django cache both point at a Redis that does not answer."""
+    settings.REDIS_URL = CLOSED_PORT_URL
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CLOSED_PORT_URL}
+    }
+    monkeypatch.setattr(heartbeats, "_down_until", {})
+    machine, key, thumbprint = agent_machine
+    body = json.dumps({"agentVersion": "1.51.0"}).encode()
+    token = identity.heartbeat_token(key, thumbprint=thumbprint, vm_id=str(machine.vm_id), body=body)
+
+    def post():
+        return client.post(
+            f"/his/machines/{machine.vm_id}/heartbeat",
+            data=body,
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {token}",
+        )
+
+    accepted = post()
+    assert accepted.status_code == 200, accepted.content
+    written = stored(machine)
+    assert written.agent_version == "1.51.0"
+    replay = post()
+    assert replay.status_code == 401 and replay.json()["error"]["code"] == "ReplayedToken"
+    assert stored(machine).last_heartbeat_at == written.last_heartbeat_at
