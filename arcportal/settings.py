@@ -200,6 +200,9 @@ CELERY_BEAT_SCHEDULE = {
 # Steady-state heartbeats are buffered in Redis and written in bulk this often (machines/heartbeats.py); 0 writes
 # each heartbeat directly. Without Redis there is nothing to flush, so no beat entry.
 ARC_HEARTBEAT_FLUSH_SECONDS = env.float("ARC_HEARTBEAT_FLUSH_SECONDS", default=2.0)
+# The heartbeat endpoint's one query runs as a prepared statement on PostgreSQL; off behind a transaction-pooling
+# proxy that cannot keep prepared statements (PgBouncer before 1.21).
+ARC_HEARTBEAT_PREPARED_STATEMENTS = env.bool("ARC_HEARTBEAT_PREPARED_STATEMENTS", default=True)
 if REDIS_URL and ARC_HEARTBEAT_FLUSH_SECONDS > 0:
     CELERY_BEAT_SCHEDULE["machine-heartbeat-flush"] = {
         "task": "machines.tasks.machine_heartbeat_flush_task",
