@@ -9,7 +9,8 @@ set-up (a resource group and an onboarding service principal) and the progress b
 
 Each machine:
 
-1. gets its own 2048-bit RSA key (made in a process pool: ~50 ms of CPU each),
+1. gets its own 2048-bit RSA key (made in a process pool: ~50 ms of CPU each), or its own key from a key cache
+   (``key_dir``: ``fill_key_cache`` made the PEM files beforehand, one per machine index),
 2. signs in with the service principal's client credentials (one token for the fleet, renewed before it expires),
 3. PUTs itself through ARM with ``properties.clientPublicKey``, a fresh vmId and vmUuid and simulated OS facts,
 4. POSTs a CSR to ``/his/machines/{vmId}/certificate`` and keeps the certificate's thumbprint,
@@ -18,24 +19,32 @@ Each machine:
    backing off on failures, stopping for good on 410/403.
 
 Everything ends at ``duration`` seconds after the start (or when ``stop`` is set): no new request starts after that,
-and requests in flight get ``grace`` seconds to finish, so the counters add up.
+and requests in flight get ``grace`` seconds to finish, so the counters add up. With ``onboarding_timeout`` the fleet
+onboards first (no machine starts onboarding later than that many seconds after the start; onboarded machines
+heartbeat meanwhile, as real agents do) and the ``duration`` window starts when the last machine has finished
+onboarding; ``FleetStats.window`` counts that window's heartbeats on their own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import math
 import multiprocessing
+import os
 import random
 import secrets
 import signal
+import statistics
+import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -80,6 +89,10 @@ class FleetConfig:
     name_prefix: str = ""  # default: "sim-" + 6 random hex digits, so runs never collide on names
     tags: Mapping[str, str] = field(default_factory=dict)
     key_workers: int | None = None  # processes making RSA keys; 0 = in a thread of this process
+    key_dir: str | None = None  # a key cache (fill_key_cache): machine i uses its key-i.pem instead of a new key
+    # None: ``duration`` counts from the start, onboarding included. A number: onboard the fleet first (no machine
+    # starts onboarding later than this many seconds after the start), then run the ``duration`` window.
+    onboarding_timeout: float | None = None
     grace: float = DEFAULT_GRACE_SECONDS
     seed: int | None = None
 
@@ -94,6 +107,8 @@ class FleetConfig:
             raise ValueError("interval must be positive")
         if self.concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        if self.onboarding_timeout is not None and self.onboarding_timeout <= 0:
+            raise ValueError("onboarding_timeout must be positive")
         if not self.portal_url.startswith("https://"):
             raise ValueError(f"the portal URL must be https:// (got {self.portal_url})")
 
@@ -111,7 +126,54 @@ class SimulatedMachine:
     failure: str = ""
     heartbeats_sent: int = 0
     heartbeats_accepted: int = 0
+    window_heartbeats_accepted: int = 0  # of those, sent in the timed window (``onboarding_timeout``)
     stopped_by_portal: str = ""  # "410 MachineDeleted" / "403 Expired"
+
+
+@dataclass
+class HeartbeatCounters:
+    """The heartbeats sent in one part of a run (``FleetStats.window``): each counted where it was sent."""
+
+    sent: int = 0
+    accepted: int = 0
+    rejected: Counter = field(default_factory=Counter)  # HTTP status → count
+    errors: Counter = field(default_factory=Counter)  # no answer: exception class → count
+    round_trips: list[float] = field(default_factory=list)  # seconds on the wire, of every answered heartbeat
+    # seconds each heartbeat waited in the simulator for one of the ``concurrency`` request slots before it was sent
+    # (the fleet's own queue: a real agent would already have been waiting on the portal)
+    slot_waits: list[float] = field(default_factory=list)
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+    @property
+    def lost(self) -> int:
+        """Sent but never answered (network error, timeout, cut off at the end)."""
+        return self.sent - self.accepted - self.rejected_total
+
+    def round_trip_ms(self) -> dict[str, float]:
+        """p50/p95/p99/max of the answered heartbeats' round trips, in milliseconds (empty without any)."""
+        return distribution_ms(self.round_trips)
+
+    def slot_wait_ms(self) -> dict[str, float]:
+        return distribution_ms(self.slot_waits)
+
+
+def distribution_ms(seconds: Iterable[float]) -> dict[str, float]:
+    """p50/p95/p99/max of durations in seconds, in milliseconds (empty without any)."""
+    ms = sorted(value * 1000 for value in seconds)
+    if not ms:
+        return {}
+    return {"p50": statistics.median(ms), "p95": percentile(ms, 95), "p99": percentile(ms, 99), "max": ms[-1]}
+
+
+def percentile(samples: Iterable[float], q: float) -> float:
+    """Nearest-rank percentile: the smallest sample with at least ``q`` % of the samples at or below it."""
+    ordered = sorted(samples)
+    if not ordered:
+        raise ValueError("no samples")
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
 
 
 @dataclass
@@ -120,6 +182,9 @@ class FleetStats:
     started_at: float = 0.0  # time.time()
     finished_at: float = 0.0
     onboarding_seconds: float = 0.0  # from the start until the last machine finished onboarding
+    # With ``onboarding_timeout``: when the timed window started (time.time(); 0 if it never did), and its heartbeats.
+    window_started_at: float = 0.0
+    window: HeartbeatCounters | None = None
     heartbeats_sent: int = 0
     heartbeats_accepted: int = 0
     heartbeats_rejected: Counter = field(default_factory=Counter)  # HTTP status → count
@@ -143,6 +208,10 @@ class FleetStats:
         """Heartbeats sent that got no answer at all (network error, timeout, cut off at the end)."""
         return self.heartbeats_sent - self.heartbeats_accepted - self.rejected
 
+    @property
+    def window_seconds(self) -> float:
+        return max(0.0, self.finished_at - self.window_started_at) if self.window_started_at else 0.0
+
     def summary_lines(self) -> list[str]:
         elapsed = max(0.0, self.finished_at - self.started_at)
         online = sum(1 for m in self.machines if m.onboarded and m.stays_online)
@@ -155,6 +224,21 @@ class FleetStats:
             f"heartbeats: {self.heartbeats_sent} sent, {self.heartbeats_accepted} accepted, "
             f"{self.rejected} rejected, {self.lost} lost",
         ]
+        if self.window is not None and not self.window_started_at:
+            lines.append("timed window: did not start (the fleet was stopped while onboarding)")
+        elif self.window is not None:
+            window = self.window
+            lines.append(
+                f"timed window ({self.window_seconds:.1f} s after the fleet had onboarded): {window.sent} sent, "
+                f"{window.accepted} accepted, {window.rejected_total} rejected, {window.lost} lost"
+            )
+            if window.round_trips:
+                lines.append(
+                    "timed window round trips: "
+                    + ", ".join(f"{name} {ms:.1f} ms" for name, ms in window.round_trip_ms().items())
+                    + "; waits for a request slot before that: "
+                    + ", ".join(f"{name} {ms:.1f} ms" for name, ms in window.slot_wait_ms().items())
+                )
         if self.heartbeats_rejected:
             lines.append("rejected by status: " + _counts(self.heartbeats_rejected))
         if self.heartbeat_errors:
@@ -228,12 +312,83 @@ def _key_worker_init() -> None:
 
 
 def load_own_key(pem: bytes) -> rsa.RSAPrivateKey:
-    """A key ``new_key_pem`` just made. ``identity.load_key`` re-validates the RSA key (~70 ms of CPU, which would
-    block the event loop once per machine); a key we generated ourselves needs no check."""
+    """A key ``new_key_pem`` made (just now, or into the key cache). ``identity.load_key`` re-validates the RSA key
+    (~70 ms of CPU, which would block the event loop once per machine); a key we generated ourselves needs no check
+    (a damaged one would show up as rejected certificate requests or heartbeats, never pass silently)."""
     key = serialization.load_pem_private_key(pem, password=None, unsafe_skip_rsa_key_validation=True)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise TypeError("not an RSA key")
     return key
+
+
+# --- The key cache --------------------------------------------------------------------------------------------
+#
+# Making a 2048-bit key costs ~50–65 ms of CPU: 10,000 of them are ~10 CPU-minutes that a benchmark would otherwise
+# spend inside its run. The cache keeps one PEM file per machine index; every machine of a run still has its own,
+# distinct key (a duplicate fails that machine's onboarding), and a run against a fresh database registers them anew.
+
+
+def key_cache_path(directory: str | os.PathLike, index: int) -> Path:
+    return Path(directory) / f"key-{index:05d}.pem"
+
+
+def key_cache_missing(directory: str | os.PathLike, count: int) -> list[int]:
+    """Indexes below ``count`` without a key file."""
+    return [i for i in range(count) if not key_cache_path(directory, i).is_file()]
+
+
+def _new_key_pem_for(index: int) -> bytes:
+    return new_key_pem()
+
+
+def fill_key_cache(
+    directory: str | os.PathLike,
+    count: int,
+    *,
+    workers: int | None = None,
+    on_key: Callable[[int], None] | None = None,
+) -> int:
+    """Make the keys ``0 … count-1`` that the cache lacks (in ``workers`` processes; 0 = here), each written
+    atomically with mode 0600, calling ``on_key(index)`` after each; returns how many were made."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    missing = key_cache_missing(directory, count)
+    if not missing:
+        return 0
+
+    def store(index: int, pem: bytes) -> None:
+        path = key_cache_path(directory, index)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(pem)
+        os.replace(partial, path)  # an interrupted fill leaves no half-written key behind
+        if on_key is not None:
+            on_key(index)
+
+    if workers == 0:
+        for index in missing:
+            store(index, new_key_pem())
+        return len(missing)
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_key_worker_init
+    ) as pool:
+        for index, pem in zip(missing, pool.map(_new_key_pem_for, missing, chunksize=4), strict=True):
+            store(index, pem)
+    return len(missing)
+
+
+def load_cached_key(directory: str | os.PathLike, index: int) -> rsa.RSAPrivateKey:
+    return load_own_key(key_cache_path(directory, index).read_bytes())
+
+
+def skip_failing_sniffio_import() -> None:
+    """httpcore 1.0.x tries ``import sniffio`` for every lock it sets up (several per request), and anyio ≥ 4.11 no
+    longer installs sniffio: every failed import searches ``sys.path`` again (encode/httpcore#1103). Profiled here,
+    that was ~7% of the simulator's CPU. When sniffio is not installed, mark it absent in ``sys.modules`` so the
+    import fails at once; httpcore then assumes asyncio, as it does after the slow failure."""
+    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 
 def _answer(response: httpx.Response) -> dict[str, Any]:
@@ -292,10 +447,18 @@ class FleetSimulation:
         config: FleetConfig,
         *,
         on_onboarded: Callable[[SimulatedMachine], None] | None = None,
+        on_window_start: Callable[[], None] | None = None,
         stop: asyncio.Event | None = None,
         key_executor: Executor | None = None,
     ) -> None:
         config.validate()
+        if config.key_dir is not None:
+            missing = key_cache_missing(config.key_dir, config.machines)
+            if missing:
+                raise ValueError(
+                    f"the key cache {config.key_dir} lacks {len(missing)} of the {config.machines} keys "
+                    f"(first: {key_cache_path(config.key_dir, missing[0]).name}): fill it first (fill_key_cache)"
+                )
         self.config = config
         self.rng = random.Random(config.seed)  # noqa: S311 - which machines stop, simulated facts: not secrets
         prefix = config.name_prefix or f"sim-{secrets.token_hex(3)}"
@@ -308,14 +471,20 @@ class FleetSimulation:
         )
         self._facts = [machine_facts(m.name, rng=self.rng) for m in self.stats.machines]
         self.on_onboarded = on_onboarded
+        self.on_window_start = on_window_start
         self.stop = stop or asyncio.Event()
         self.key_executor = key_executor
-        self.deadline = 0.0
+        self.deadline = 0.0  # no request starts after it; moved to the window's end once the fleet has onboarded
+        self.onboarding_deadline = 0.0  # no machine starts onboarding after it
+        self._window_start: float | None = None  # time.monotonic() when the timed window started
+        self._public_keys: set[int] = set()  # moduli of the keys in use: each machine's own
         self._started = 0.0
         self._own_executor: ProcessPoolExecutor | None = None
         self._to_onboard = config.machines  # the key pool is shut down when this reaches 0
         self._requests = asyncio.Semaphore(config.concurrency)  # HTTP requests in flight
         self._onboarding = asyncio.Semaphore(config.concurrency)  # machines between key and certificate
+        if config.onboarding_timeout is not None:
+            self.stats.window = HeartbeatCounters()
 
     # -- time ----------------------------------------------------------------------------------------------------
 
@@ -323,26 +492,46 @@ class FleetSimulation:
         return self.deadline - time.monotonic()
 
     async def _sleep(self, seconds: float) -> bool:
-        """Sleep unless stopped or past the deadline first; True if the machine should go on."""
-        seconds = min(seconds, self._remaining())
-        if seconds <= 0 or self.stop.is_set():
+        """Sleep unless stopped or past the deadline first; True if the machine should go on. The deadline may move
+        while it sleeps (the timed window starts), so a wake-up at the old one sleeps on to the end."""
+        end = time.monotonic() + seconds
+        while True:
+            if self.stop.is_set() or self._remaining() <= 0:
+                return False
+            wait = min(end, self.deadline) - time.monotonic()
+            if wait <= 0:
+                return True
+            try:
+                await asyncio.wait_for(self.stop.wait(), timeout=wait)
+            except TimeoutError:
+                continue
             return False
-        try:
-            await asyncio.wait_for(self.stop.wait(), timeout=seconds)
-        except TimeoutError:
-            return self._remaining() > 0
-        return False
 
     def _may_start(self) -> bool:
         return not self.stop.is_set() and self._remaining() > 0
 
+    def _may_start_onboarding(self) -> bool:
+        return self._may_start() and time.monotonic() < self.onboarding_deadline
+
     # -- one machine ---------------------------------------------------------------------------------------------
 
-    async def _onboard(self, client: httpx.AsyncClient, tokens: _TokenSource, machine: SimulatedMachine, key_pem):
-        key = load_own_key(await key_pem)
-        if not self._may_start():
+    def _cached_key(self, index: int) -> rsa.RSAPrivateKey:
+        try:
+            return load_cached_key(self.config.key_dir, index)
+        except (OSError, ValueError, TypeError) as exc:
+            raise OnboardingFailed(f"key cache {type(exc).__name__}") from exc
+
+    async def _onboard(self, client: httpx.AsyncClient, tokens: _TokenSource, machine: SimulatedMachine, key):
+        """``key``: the machine's key, or a future of a new key's PEM (from the key pool)."""
+        if isinstance(key, asyncio.Future):
+            key = load_own_key(await key)
+        if not self._may_start_onboarding():
             self.stats.not_started += 1
             return None
+        modulus = key.public_key().public_numbers().n
+        if modulus in self._public_keys:
+            raise OnboardingFailed("key already used by another machine")
+        self._public_keys.add(modulus)
         facts = self._facts[machine.index]
         machine.vm_id = str(uuid.uuid4())
         machine.vm_uuid = str(uuid.uuid4()).upper()
@@ -379,10 +568,16 @@ class FleetSimulation:
 
     async def _beat(self, client: httpx.AsyncClient, machine: SimulatedMachine, key, body: bytes) -> BeatResult:
         token = identity.heartbeat_token(key, thumbprint=machine.thumbprint, vm_id=machine.vm_id, body=body)
+        ready = time.monotonic()
         async with self._requests:
             self.stats.heartbeats_sent += 1
             machine.heartbeats_sent += 1
             started = time.monotonic()
+            # Counted in the timed window if sent in it (one in flight as the window starts belongs to onboarding).
+            window = self.stats.window if self._window_start is not None else None
+            if window is not None:
+                window.sent += 1
+                window.slot_waits.append(started - ready)
             try:
                 response = await client.post(
                     f"/his/machines/{machine.vm_id}/heartbeat",
@@ -391,14 +586,24 @@ class FleetSimulation:
                 )
             except httpx.HTTPError as exc:
                 self.stats.heartbeat_errors[type(exc).__name__] += 1
+                if window is not None:
+                    window.errors[type(exc).__name__] += 1
                 return BeatResult(False, 0, False, self._interval(None), str(exc))
-            self.stats.heartbeat_timings.append((started - self._started, time.monotonic() - started))
+            round_trip = time.monotonic() - started
+            self.stats.heartbeat_timings.append((started - self._started, round_trip))
+            if window is not None:
+                window.round_trips.append(round_trip)
         answer = _answer(response)
         if response.status_code == 200:
             self.stats.heartbeats_accepted += 1
             machine.heartbeats_accepted += 1
+            if window is not None:
+                window.accepted += 1
+                machine.window_heartbeats_accepted += 1
             return BeatResult(True, 200, False, self._interval(answer.get("nextHeartbeatSeconds")), "Connected")
         self.stats.heartbeats_rejected[response.status_code] += 1
+        if window is not None:
+            window.rejected[response.status_code] += 1
         code = error_code(answer)
         stop = response.status_code in (403, 410)
         if stop:
@@ -417,14 +622,17 @@ class FleetSimulation:
     async def _run_machine(self, client, tokens, machine: SimulatedMachine, executor: Executor | None) -> None:
         onboarded = None
         async with self._onboarding:
-            if not self._may_start():
+            if not self._may_start_onboarding():
                 self.stats.not_started += 1
                 self._onboarding_done()
                 return
-            # The key is made when the machine's turn comes, so key making and onboarding share the CPUs evenly.
-            key_pem = asyncio.get_running_loop().run_in_executor(executor, new_key_pem)
             try:
-                onboarded = await self._onboard(client, tokens, machine, key_pem)
+                if self.config.key_dir is not None:
+                    key = self._cached_key(machine.index)
+                else:
+                    # Made when the machine's turn comes, so key making and onboarding share the CPUs evenly.
+                    key = asyncio.get_running_loop().run_in_executor(executor, new_key_pem)
+                onboarded = await self._onboard(client, tokens, machine, key)
             except OnboardingFailed as exc:
                 machine.failure = str(exc)
             except httpx.HTTPError as exc:
@@ -450,19 +658,37 @@ class FleetSimulation:
 
     def _onboarding_done(self) -> None:
         self._to_onboard -= 1
-        if self._to_onboard == 0 and self._own_executor is not None:
+        if self._to_onboard:
+            return
+        if self._own_executor is not None:
             self._own_executor.shutdown(wait=False)  # no more keys to make: free the worker processes
+        if self.config.onboarding_timeout is not None and self._may_start():
+            self._start_window()
+
+    def _start_window(self) -> None:
+        """Every machine is done onboarding (or failed, or was too late to start): the timed window starts now."""
+        self._window_start = time.monotonic()
+        self.stats.window_started_at = time.time()
+        self.deadline = self._window_start + self.config.duration
+        if self.on_window_start is not None:
+            self.on_window_start()
 
     # -- the fleet -----------------------------------------------------------------------------------------------
 
     async def run(self) -> FleetStats:
         config = self.config
+        skip_failing_sniffio_import()
         self.stats.started_at = time.time()
         self._started = time.monotonic()
-        self.deadline = self._started + config.duration
+        if config.onboarding_timeout is None:
+            self.deadline = self.onboarding_deadline = self._started + config.duration
+        else:
+            # The latest the window can end; _start_window moves it to duration after the fleet has onboarded.
+            self.onboarding_deadline = self._started + config.onboarding_timeout
+            self.deadline = self.onboarding_deadline + config.duration
         own_executor = None
         executor = self.key_executor
-        if executor is None and config.key_workers != 0:
+        if executor is None and config.key_workers != 0 and config.key_dir is None:
             own_executor = executor = ProcessPoolExecutor(
                 max_workers=config.key_workers,
                 mp_context=multiprocessing.get_context("spawn"),
@@ -496,9 +722,11 @@ class FleetSimulation:
         everything = asyncio.gather(*tasks, return_exceptions=True)
         stopped = asyncio.ensure_future(self.stop.wait())
         try:
-            await asyncio.wait(
-                {everything, stopped}, timeout=max(0.0, self._remaining()), return_when="FIRST_COMPLETED"
-            )
+            # The deadline moves when the timed window starts: look again at least every second.
+            while not everything.done() and not self.stop.is_set() and self._remaining() > 0:
+                await asyncio.wait(
+                    {everything, stopped}, timeout=min(1.0, self._remaining()), return_when="FIRST_COMPLETED"
+                )
             if self.stop.is_set() and self._remaining() > 0:
                 self.stats.interrupted = True  # stopped from outside (Ctrl+C) before the deadline
             if not everything.done():

@@ -8,21 +8,42 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import importlib.util
 import random
 import re
+import shutil
+import stat
+import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from azcmagent import identity
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 from django.utils import timezone
 
+from machines import simulator
 from machines.conf import status_thresholds
 from machines.management.commands.simulate_fleet import run_coroutine
 from machines.models import Machine
-from machines.simulator import FleetConfig, FleetSimulation, machine_facts, offline_indexes
+from machines.simulator import (
+    FleetConfig,
+    FleetSimulation,
+    FleetStats,
+    HeartbeatCounters,
+    SimulatedMachine,
+    fill_key_cache,
+    key_cache_path,
+    load_cached_key,
+    machine_facts,
+    offline_indexes,
+    percentile,
+    skip_failing_sniffio_import,
+)
 from machines.status import derive_status
 from tests.astutil import parse
 
@@ -204,6 +225,79 @@ def test_onboarding_failures_are_counted_not_raised(tls_live_server, tenant, sub
 
 
 @override_settings(ARC_HEARTBEAT_INTERVAL_SECONDS=1, ARC_OFFLINE_AFTER_SECONDS=30)
+def test_onboarding_first_then_a_timed_window_counted_apart(
+    tls_live_server, heartbeats_received, tenant, subscription, onboarding_principal, tmp_path
+):
+    """``onboarding_timeout``: the window starts once every machine has onboarded; its heartbeats are counted apart,
+    and onboarding plus window add up to what the portal received. Keys come from a key cache."""
+    group, created = onboarding_principal
+    assert fill_key_cache(tmp_path, 4, workers=0) == 4
+    config = _config(
+        tls_live_server,
+        tenant,
+        subscription,
+        group,
+        created,
+        machines=4,
+        offline_fraction=0.25,
+        duration=1.5,
+        onboarding_timeout=120,
+        key_dir=str(tmp_path),
+    )
+    windows = []
+
+    stats = run_coroutine(lambda: FleetSimulation(config, on_window_start=lambda: windows.append(1)).run())
+
+    assert windows == [1]
+    assert stats.onboarded == 4 and not stats.onboarding_failures and stats.not_started == 0
+    assert stats.window is not None and stats.window_started_at > 0
+    onboarded_by = stats.window_started_at - stats.started_at
+    assert all(m.onboarded_after <= onboarded_by for m in stats.machines)  # the window came after all of them
+    assert stats.finished_at >= stats.window_started_at
+    window = stats.window
+    assert window.sent == window.accepted > 0
+    assert window.rejected_total == 0 and window.lost == 0 and not window.errors
+    assert len(window.round_trips) == len(window.slot_waits) == window.sent
+    assert window.sent < stats.heartbeats_sent  # the first heartbeats were sent while onboarding
+    assert sum(m.window_heartbeats_accepted for m in stats.machines) == window.accepted
+    online = [m for m in stats.machines if m.stays_online]
+    assert len(online) == 3 and all(m.window_heartbeats_accepted >= 1 for m in online)
+    assert all(m.window_heartbeats_accepted == 0 for m in stats.machines if not m.stays_online)
+    assert stats.heartbeats_sent == stats.heartbeats_accepted == sum(heartbeats_received.values())
+    summary = "\n".join(stats.summary_lines())
+    assert f"{window.sent} sent, {window.accepted} accepted, 0 rejected, 0 lost" in summary
+
+    # Each machine registered its own key from the cache.
+    stored = {m.name: m.client_public_key for m in Machine.objects.filter(resource_group=group)}
+    for machine in stats.machines:
+        assert stored[machine.name] == identity.public_key_b64(load_cached_key(tmp_path, machine.index))
+    assert len(set(stored.values())) == 4
+
+
+def test_a_key_used_twice_fails_that_machine(tls_live_server, tenant, subscription, onboarding_principal, tmp_path):
+    group, created = onboarding_principal
+    fill_key_cache(tmp_path, 2, workers=0)
+    shutil.copyfile(key_cache_path(tmp_path, 0), key_cache_path(tmp_path, 1))
+    config = _config(
+        tls_live_server,
+        tenant,
+        subscription,
+        group,
+        created,
+        machines=2,
+        offline_fraction=1.0,
+        concurrency=1,
+        key_dir=str(tmp_path),
+    )
+
+    stats = run_coroutine(FleetSimulation(config).run)
+
+    assert stats.onboarded == 1
+    assert stats.onboarding_failures == Counter({"key already used by another machine": 1})
+    assert Machine.objects.filter(resource_group=group).count() == 1
+
+
+@override_settings(ARC_HEARTBEAT_INTERVAL_SECONDS=1, ARC_OFFLINE_AFTER_SECONDS=30)
 def test_command_creates_group_and_principal_and_prints_counters(tls_live_server, heartbeats_received, subscription):
     from onboarding.models import ServicePrincipal
 
@@ -235,6 +329,36 @@ def test_command_creates_group_and_principal_and_prints_counters(tls_live_server
     assert principal.revoked_at is not None  # only needed while the fleet onboards
 
 
+@override_settings(ARC_HEARTBEAT_INTERVAL_SECONDS=1, ARC_OFFLINE_AFTER_SECONDS=30)
+def test_command_onboards_first_with_a_key_cache(tls_live_server, heartbeats_received, subscription, tmp_path):
+    keys = tmp_path / "keys"
+    out = _CapturingStream()
+    call_command(
+        "simulate_fleet",
+        "--machines=2",
+        "--duration=1",
+        "--onboarding-timeout=60",
+        "--interval=0.5",
+        "--key-workers=0",
+        f"--key-cache={keys}",
+        "--name-prefix=cached",
+        f"--portal-url={tls_live_server.url}",
+        f"--ca-file={tls_live_server.ca_file}",
+        "--resource-group=rg-cached",
+        stdout=out,
+    )
+
+    text = out.getvalue()
+    assert "Made 2 machine keys" in text
+    match = re.search(r"timed window \(.*\): (\d+) sent, (\d+) accepted, 0 rejected, 0 lost", text)
+    assert match and match.group(1) == match.group(2) and int(match.group(1)) > 0
+    assert sorted(p.name for p in keys.iterdir()) == ["key-00000.pem", "key-00001.pem"]
+    machines = {m.name: m for m in Machine.objects.filter(resource_group__name="rg-cached")}
+    for index in range(2):
+        expected = identity.public_key_b64(load_cached_key(keys, index))
+        assert machines[f"cached-{index:05d}"].client_public_key == expected
+
+
 class _CapturingStream:
     def __init__(self):
         self.parts = []
@@ -262,6 +386,9 @@ class _CapturingStream:
         ["--machines=5", "--interval=0"],
         ["--machines=5", "--concurrency=0"],
         ["--machines=5", "--portal-url=http://127.0.0.1:8000"],
+        ["--machines=5", "--onboarding-timeout=0"],
+        ["--machines=5", "--onboarding-timeout=-5"],
+        ["--machines=5", f"--key-cache={__file__}"],  # a file, not a directory
         [],
     ],
 )
@@ -316,7 +443,12 @@ def test_config_validation():
         "client_secret": "x",
     }
     FleetConfig(**base, machines=1).validate()
-    for bad in ({"machines": 0}, {"machines": 1, "offline_fraction": 2}, {"machines": 1, "interval": -1}):
+    for bad in (
+        {"machines": 0},
+        {"machines": 1, "offline_fraction": 2},
+        {"machines": 1, "interval": -1},
+        {"machines": 1, "onboarding_timeout": 0},
+    ):
         with pytest.raises(ValueError):
             FleetConfig(**base, **bad).validate()
     with pytest.raises(ValueError, match="https"):
@@ -348,3 +480,160 @@ def test_the_fleet_runs_where_an_event_loop_already_runs():
     thread.start()
     thread.join(timeout=30)
     assert results == [42]
+
+
+def _offline_config(**overrides) -> FleetConfig:
+    options = {
+        "portal_url": "https://127.0.0.1:1",
+        "tenant_id": "t",
+        "subscription_id": "s",
+        "resource_group": "rg",
+        "client_id": "c",
+        "client_secret": "x",
+        "machines": 2,
+        "key_workers": 0,
+    }
+    return FleetConfig(**{**options, **overrides})
+
+
+def test_key_cache_makes_only_missing_keys_each_distinct_and_private(tmp_path):
+    made = []
+    assert fill_key_cache(tmp_path, 2, workers=0, on_key=made.append) == 2
+    assert made == [0, 1]
+    assert fill_key_cache(tmp_path, 3, workers=0, on_key=made.append) == 1  # only the one it lacks
+    assert made == [0, 1, 2]
+    assert fill_key_cache(tmp_path, 3, workers=0) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["key-00000.pem", "key-00001.pem", "key-00002.pem"]
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in tmp_path.iterdir())
+    moduli = {load_cached_key(tmp_path, i).public_key().public_numbers().n for i in range(3)}
+    assert len(moduli) == 3
+    assert all(load_cached_key(tmp_path, i).key_size == 2048 for i in range(3))
+
+
+def test_key_cache_in_a_process_pool(tmp_path):
+    assert fill_key_cache(tmp_path, 2, workers=1) == 2
+    assert len({key_cache_path(tmp_path, i).read_bytes() for i in range(2)}) == 2
+
+
+def test_a_key_cache_short_of_keys_is_refused_before_the_run(tmp_path):
+    fill_key_cache(tmp_path, 1, workers=0)
+    with pytest.raises(ValueError, match=r"lacks 1 of the 2 keys \(first: key-00001.pem\)"):
+        FleetSimulation(_offline_config(machines=2, key_dir=str(tmp_path)))
+
+
+def test_the_window_starts_when_the_last_machine_is_done_onboarding():
+    async def main():
+        started = []
+        simulation = FleetSimulation(
+            _offline_config(duration=30, onboarding_timeout=600), on_window_start=lambda: started.append(1)
+        )
+        simulation.deadline = time.monotonic() + 630  # what run() sets: the latest the window can end
+        simulation._onboarding_done()
+        assert started == [] and simulation.stats.window_started_at == 0
+        simulation._onboarding_done()
+        return simulation, started
+
+    simulation, started = asyncio.run(main())
+
+    assert started == [1]
+    assert simulation.stats.window_started_at > 0
+    assert simulation.deadline == simulation._window_start + 30
+
+
+def test_no_window_without_onboarding_timeout():
+    async def main():
+        simulation = FleetSimulation(_offline_config(duration=30))
+        simulation.deadline = time.monotonic() + 30
+        simulation._onboarding_done()
+        simulation._onboarding_done()
+        return simulation
+
+    simulation = asyncio.run(main())
+
+    assert simulation.stats.window is None and simulation.stats.window_started_at == 0
+    assert "timed window" not in "\n".join(simulation.stats.summary_lines())
+
+
+def test_a_sleep_past_the_old_deadline_goes_on_when_the_window_moved_it(monkeypatch):
+    """A machine asleep when the window starts wakes at the old deadline, sees the new one and sleeps the rest of
+    its interval instead of beating early. Fake clock: each wait advances it by its timeout."""
+    simulation = asyncio.run(_make_simulation(_offline_config(duration=100, onboarding_timeout=10)))
+    clock = [1000.0]
+    waits = []
+    window_starts = [100]  # during the first wait, the window starts: the deadline moves 100 s on
+    simulation.deadline = clock[0] + 10
+
+    async def fake_wait_for(awaitable, timeout):
+        awaitable.close()
+        waits.append(timeout)
+        clock[0] += timeout
+        if window_starts:
+            simulation.deadline = clock[0] + window_starts.pop()
+        raise TimeoutError
+
+    monkeypatch.setattr(simulator, "time", SimpleNamespace(monotonic=lambda: clock[0], time=time.time))
+    monkeypatch.setattr(simulator, "asyncio", SimpleNamespace(wait_for=fake_wait_for))
+
+    assert asyncio.run(simulation._sleep(60)) is True
+    assert waits == [10, 50]  # to the old deadline, then the rest of the 60 s
+    assert clock[0] == 1060
+
+    waits.clear()
+    simulation.deadline = clock[0] + 5
+    assert asyncio.run(simulation._sleep(60)) is False  # the deadline comes first and stays: stop
+    assert waits == [5]
+
+
+async def _make_simulation(config):
+    return FleetSimulation(config)
+
+
+def test_summary_reports_the_window_apart():
+    stats = FleetStats(machines=[SimulatedMachine(index=0, name="m", stays_online=True, onboarded=True)])
+    stats.started_at, stats.finished_at = 1000.0, 1700.0
+    stats.heartbeats_sent, stats.heartbeats_accepted = 14, 12
+    stats.heartbeats_rejected[503] = 1
+    stats.window = HeartbeatCounters()
+    assert "timed window: did not start" in "\n".join(stats.summary_lines())
+
+    stats.window_started_at = 1100.0
+    stats.window = HeartbeatCounters(sent=10, accepted=8, rejected=Counter({503: 1}), round_trips=[0.1, 0.2, 0.4])
+    stats.window.slot_waits = [0.0, 0.0, 0.5]
+    text = "\n".join(stats.summary_lines())
+    assert "heartbeats: 14 sent, 12 accepted, 1 rejected, 1 lost" in text
+    assert "timed window (600.0 s after the fleet had onboarded): 10 sent, 8 accepted, 1 rejected, 1 lost" in text
+    assert "p50 200.0 ms, p95 400.0 ms, p99 400.0 ms, max 400.0 ms" in text
+    assert "waits for a request slot before that: p50 0.0 ms" in text
+
+
+def test_percentile_is_nearest_rank():
+    samples = list(range(1, 101))
+    assert percentile(samples, 50) == 50
+    assert percentile(samples, 95) == 95
+    assert percentile(samples, 99) == 99
+    assert percentile(samples, 100) == 100
+    assert percentile([3.0], 99) == 3.0
+    assert percentile([5, 1, 4, 2, 3], 60) == 3
+    with pytest.raises(ValueError):
+        percentile([], 50)
+
+
+def test_a_missing_sniffio_is_marked_absent(monkeypatch):
+    """httpcore imports sniffio for every lock; when it is not installed, the failed import must be cheap."""
+    monkeypatch.delitem(sys.modules, "sniffio", raising=False)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None)
+    try:
+        skip_failing_sniffio_import()
+        assert "sniffio" in sys.modules and sys.modules["sniffio"] is None
+        with pytest.raises(ImportError):
+            import sniffio  # noqa: F401
+    finally:
+        if "sniffio" in sys.modules and sys.modules["sniffio"] is None:
+            del sys.modules["sniffio"]
+
+
+def test_an_installed_sniffio_is_left_alone(monkeypatch):
+    monkeypatch.delitem(sys.modules, "sniffio", raising=False)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: SimpleNamespace(name=name))
+    skip_failing_sniffio_import()
+    assert "sniffio" not in sys.modules

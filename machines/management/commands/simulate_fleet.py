@@ -3,7 +3,8 @@
 Runs N simulated agents in this process (``machines/simulator.py``): each onboards through the real protocol with
 its own key and certificate and heartbeats over HTTPS. The command only prepares what an administrator would — the
 resource group and a service principal with "Azure Connected Machine Onboarding" on it — shows a progress bar while
-the fleet onboards and prints the counters at the end: after ``--duration``, or on Ctrl+C. See docs/simulator.md.
+the fleet onboards and prints the counters at the end: after ``--duration`` (counted from the start, or with
+``--onboarding-timeout`` from when the whole fleet has onboarded), or on Ctrl+C. See docs/simulator.md.
 """
 
 from __future__ import annotations
@@ -26,7 +27,14 @@ from tqdm import tqdm
 from arcportal.exceptions import ApplicationError
 from machines.selectors import resource_group_get, subscription_list, tenant_get
 from machines.services import resource_group_create
-from machines.simulator import FleetConfig, FleetSimulation, FleetStats, SimulatedMachine
+from machines.simulator import (
+    FleetConfig,
+    FleetSimulation,
+    FleetStats,
+    SimulatedMachine,
+    fill_key_cache,
+    key_cache_missing,
+)
 from onboarding.models import Role
 from onboarding.pki import CA_FILE
 from onboarding.service_principals import service_principal_create, service_principal_revoke
@@ -47,7 +55,20 @@ class Command(BaseCommand):
             default=0.0,
             help="Share of the machines that stop heartbeating right after onboarding (0–1, default 0).",
         )
-        parser.add_argument("--duration", type=float, default=600.0, help="Seconds until it stops (default 600).")
+        parser.add_argument(
+            "--duration",
+            type=float,
+            default=600.0,
+            help="Seconds until it stops (default 600): from the start, or with --onboarding-timeout from when the "
+            "whole fleet has onboarded.",
+        )
+        parser.add_argument(
+            "--onboarding-timeout",
+            type=float,
+            default=None,
+            help="Onboard the whole fleet first (no machine starts onboarding after this many seconds), then run "
+            "--duration and count its heartbeats apart.",
+        )
         parser.add_argument(
             "--interval",
             type=float,
@@ -61,6 +82,11 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int, default=20, help="HTTP requests in flight at most (default 20).")
         parser.add_argument("--name-prefix", default="", help="Machine names are PREFIX-00000… (default sim-<random>).")
         parser.add_argument("--key-workers", type=int, default=None, help="Processes making RSA keys (default: CPUs).")
+        parser.add_argument(
+            "--key-cache",
+            default="",
+            help="Directory of machine keys reused across runs (key-00000.pem …); missing ones are made first.",
+        )
         parser.add_argument("--seed", type=int, default=None, help="Random seed (which machines stop, OS facts).")
 
     def handle(self, *args, **options):
@@ -73,6 +99,8 @@ class Command(BaseCommand):
         ca_file = options["ca_file"] or str(Path(settings.ARC_PKI_DIR) / CA_FILE)
         if not Path(ca_file).is_file():
             raise CommandError(f"No CA file at {ca_file}: pass --ca-file, or run `python manage.py bootstrap`.")
+        if options["key_cache"]:
+            self.fill_keys(options["key_cache"], options["machines"], options["key_workers"])
         group = resource_group_get(subscription=subscription, name=options["resource_group"])
         try:
             if group is None:
@@ -84,7 +112,8 @@ class Command(BaseCommand):
                 display_name=f"Fleet simulator ({options['machines']} machines)",
                 role=Role.ONBOARDING,
                 scope=group.arm_id,
-                expires_at=timezone.now() + dt.timedelta(seconds=options["duration"] + 3600),
+                expires_at=timezone.now()
+                + dt.timedelta(seconds=options["duration"] + (options["onboarding_timeout"] or 0) + 3600),
             )
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
@@ -105,6 +134,8 @@ class Command(BaseCommand):
             location=options["location"],
             name_prefix=options["name_prefix"],
             key_workers=options["key_workers"],
+            key_dir=options["key_cache"] or None,
+            onboarding_timeout=options["onboarding_timeout"],
             seed=options["seed"],
         )
         self.stdout.write(
@@ -120,6 +151,15 @@ class Command(BaseCommand):
         if stats.onboarded == 0 and stats.onboarding_failures:
             raise CommandError("No machine could onboard: " + "; ".join(map(str, stats.onboarding_failures)))
 
+    def fill_keys(self, directory: str, machines: int, workers: int | None) -> None:
+        """The keys the key cache lacks, made before anything is created on the portal."""
+        missing = len(key_cache_missing(directory, machines))
+        if not missing:
+            return
+        with tqdm(total=missing, desc="making keys", unit="key", disable=None) as progress:
+            fill_key_cache(directory, machines, workers=workers, on_key=lambda index: progress.update(1))
+        self.stdout.write(f"Made {missing} machine keys into {directory}")
+
 
 def check_options(options) -> None:
     if not 1 <= options["machines"] <= MAX_MACHINES:
@@ -134,6 +174,10 @@ def check_options(options) -> None:
         raise CommandError("--concurrency must be at least 1.")
     if options["key_workers"] is not None and options["key_workers"] < 0:
         raise CommandError("--key-workers must be 0 (no pool) or more.")
+    if options["onboarding_timeout"] is not None and options["onboarding_timeout"] <= 0:
+        raise CommandError("--onboarding-timeout must be a positive number of seconds.")
+    if options["key_cache"] and Path(options["key_cache"]).exists() and not Path(options["key_cache"]).is_dir():
+        raise CommandError(f"--key-cache must be a directory: {options['key_cache']} is not.")
     url = options["portal_url"] or settings.ARC_PUBLIC_BASE_URL
     if not url.startswith("https://"):
         raise CommandError(f"--portal-url must be https:// (agents talk to the portal over TLS); got {url}.")
