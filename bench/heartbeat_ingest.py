@@ -3,6 +3,9 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432 REDIS_URL=redis://127.0.0.1:6379/11 \\
         .venv/bin/python bench/heartbeat_ingest.py [--machines 500] [--rounds 5] [--seconds 6] [--write-docs]
 
+``--write-docs`` replaces the generated block of the "Heartbeat ingest" section of docs/performance.md with the
+run's figures.
+
 It creates a throwaway PostgreSQL database ``arcportal_bench_hb`` (dropped at the end; the URL's own database is
 never touched) and a temporary ARC_VAR_DIR (PKI), migrates, bootstraps, and seeds ``--machines`` machines recorded
 Connected, each with an identity certificate issued by the portal CA for its key (``--keys`` RSA keys shared round
@@ -290,10 +293,11 @@ async def _fire(port: int, requests: list[bytes], concurrency: int, seconds: flo
             except (OSError, TimeoutError, ValueError, IndexError):
                 errors += 1
 
-    started = time.monotonic()
+    started, cpu = time.monotonic(), os.times()
     await asyncio.gather(*(client() for _ in range(concurrency)))
-    elapsed = time.monotonic() - started
-    return {"statuses": statuses, "errors": errors, "elapsed": elapsed}
+    elapsed, spent = time.monotonic() - started, os.times()
+    load_cpu = spent.user + spent.system - cpu.user - cpu.system
+    return {"statuses": statuses, "errors": errors, "elapsed": elapsed, "load_cpu": load_cpu}
 
 
 def _load_process(port, requests, concurrency, seconds, out) -> None:
@@ -301,7 +305,8 @@ def _load_process(port, requests, concurrency, seconds, out) -> None:
     out.put(asyncio.run(_fire(port, requests, concurrency, seconds)))
 
 
-def fire(port: int, requests: list[bytes], concurrency: int, seconds: float) -> dict:
+def fire(port: int, requests: list[bytes], concurrency: int, seconds: float, meter: CpuMeter | None = None) -> dict:
+    before = meter.sample() if meter else {}
     ctx = multiprocessing.get_context("fork")
     out = ctx.Queue()
     process = ctx.Process(target=_load_process, args=(port, requests, concurrency, seconds, out))
@@ -316,7 +321,78 @@ def fire(port: int, requests: list[bytes], concurrency: int, seconds: float) -> 
     ok = result["statuses"].get(200, 0)
     result["ok"] = ok
     result["rate"] = ok / result["elapsed"] if result["elapsed"] else 0.0
+    if meter:
+        after = meter.sample()
+        result["cpu"] = {
+            name: sum(spent - before[name].get(pid, 0.0) for pid, spent in pids.items()) for name, pids in after.items()
+        }
+        result["cpu"]["load generator"] = result["load_cpu"]
     return result
+
+
+# --- Where the CPU goes ---------------------------------------------------------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process, from /proc (0 when it is gone or /proc is not there)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+class CpuMeter:
+    """CPU seconds spent so far by the gunicorn workers, the PostgreSQL backends of the bench database, and the
+    Redis server (``INFO cpu``: all its clients, not only this bench's). Sampled around each phase, divided by the
+    requests answered: a figure that does not move when another program takes CPU from the box, unlike req/s."""
+
+    def __init__(self, gunicorn_pid: int, redis_url: str) -> None:
+        import redis
+
+        self.gunicorn_pid = gunicorn_pid
+        self.redis = redis.Redis.from_url(redis_url)
+        self.seen: dict[int, float] = {}
+
+    def _backends(self) -> list[int]:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [BENCH_DB])
+            return [row[0] for row in cursor.fetchall()]
+
+    def sample(self) -> dict[str, dict[int, float]]:
+        """CPU seconds so far, by kind and process id (processes come and go: a phase counts the ones alive at its
+        end, from 0 for those born during it)."""
+        info = self.redis.info("cpu")
+        own = os.times()
+        return {
+            "flush loop": {0: own.user + own.system},  # this process: the flush thread (the main thread only waits)
+            "gunicorn": {pid: _process_cpu(pid) for pid in [self.gunicorn_pid, *_children(self.gunicorn_pid)]},
+            "postgres": {pid: _process_cpu(pid) for pid in self._backends()},
+            "redis": {0: float(info["used_cpu_user"]) + float(info["used_cpu_sys"])},
+        }
+
+
+def cpu_per_request(results: list[dict]) -> dict[str, float]:
+    """Milliseconds of CPU per answered request, by process kind, over several phases."""
+    ok = sum(r["ok"] for r in results) or 1
+    names = results[0]["cpu"].keys()
+    return {name: sum(r["cpu"][name] for r in results) * 1000 / ok for name in names}
 
 
 # --- gunicorn -----------------------------------------------------------------------------------------------------
@@ -442,12 +518,13 @@ def main() -> None:
         flusher = FlushLoop()
         flusher.start()
         since = timezone.now()
+        meter = CpuMeter(portal.pid, os.environ["REDIS_URL"])
         for number in range(1, args.rounds + 1):
             signed = presign(pool, fleet, args.requests, host)  # fresh jti every round
             result = {
-                "baseline": fire(port, baseline, args.concurrency, args.seconds),
-                "auth-only": fire(port, checks_only, args.concurrency, args.seconds),
-                "buffered": fire(port, signed, args.concurrency, args.seconds),
+                "baseline": fire(port, baseline, args.concurrency, args.seconds, meter),
+                "auth-only": fire(port, checks_only, args.concurrency, args.seconds, meter),
+                "buffered": fire(port, signed, args.concurrency, args.seconds, meter),
             }
             rounds.append(result)
             ratio = result["buffered"]["rate"] / result["baseline"]["rate"]
@@ -463,7 +540,7 @@ def main() -> None:
         # 4. direct: the same endpoint writing every heartbeat at once (its own gunicorn), one block.
         portal = start_gunicorn(port, args.web_workers, tmp, {"ARC_HEARTBEAT_FLUSH_SECONDS": "0"})
         signed = presign(pool, fleet, args.requests, host)
-        direct = fire(port, signed, args.concurrency, args.seconds)
+        direct = fire(port, signed, args.concurrency, args.seconds, CpuMeter(portal.pid, os.environ["REDIS_URL"]))
         stop_gunicorn(portal)
         portal = None
 
@@ -485,6 +562,13 @@ def main() -> None:
             f"{', '.join(f'{x:.2f}' for x in per_round)}; goal ≥ {GOAL}×); direct/baseline {ratios['direct']:.2f}×; "
             f"auth-only/baseline {ratios['auth-only']:.2f}× (the endpoint's checks without recording)"
         )
+        cpu = {name: cpu_per_request([r[name] for r in rounds]) for name in ("baseline", "auth-only", "buffered")}
+        cpu["direct"] = cpu_per_request([direct])
+        for name, parts in cpu.items():
+            detail = ", ".join(f"{kind} {ms:.2f}" for kind, ms in parts.items())
+            print(f"CPU per request, {name:9s} {sum(parts.values()):5.2f} ms ({detail})")
+        cpu_times = sum(cpu["buffered"].values()) / sum(cpu["baseline"].values())
+        print(f"CPU per request: a buffered heartbeat costs {cpu_times:.2f}× the bare view")
         print(
             f"flush loop: {flusher.flushes} flushes, {flusher.rows:,} pending heartbeats written, median "
             f"{median_flush:.0f} ms per flush; machines with a heartbeat from the buffered phases: {written:,} "
@@ -499,7 +583,7 @@ def main() -> None:
         )
         print(facts)
         if args.write_docs:
-            write_docs(args, figures, ratios, per_round, flusher, median_flush, written, expected, facts)
+            write_docs(args, figures, ratios, per_round, cpu, flusher, median_flush, written, expected, facts)
     finally:
         if flusher is not None:
             flusher.stop.set()
@@ -508,7 +592,13 @@ def main() -> None:
         cleanup()
 
 
-def write_docs(args, figures, ratios, per_round, flusher, median_flush, written, expected, facts) -> None:
+DOCS_BEGIN = "<!-- generated by bench/heartbeat_ingest.py --write-docs: begin -->"
+DOCS_END = "<!-- generated by bench/heartbeat_ingest.py --write-docs: end -->"
+
+
+def write_docs(args, figures, ratios, per_round, cpu, flusher, median_flush, written, expected, facts) -> None:
+    """Replace the generated block of docs/performance.md (between DOCS_BEGIN and DOCS_END) with this run's figures;
+    the prose around it is written by hand."""
     import textwrap
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
@@ -519,38 +609,49 @@ def write_docs(args, figures, ratios, per_round, flusher, median_flush, written,
 
     rows = [
         ("bare JSON view (`ROOT_URLCONF` of the bench only)", "baseline"),
-        ("heartbeat endpoint's checks without recording (load machine, verify JWT)", "auth-only"),
-        ("heartbeat, jti + buffer in one Redis call, flushed every 2 s", "buffered"),
+        ("the endpoint's checks without recording (load machine, verify JWT)", "auth-only"),
+        ("heartbeat: jti + buffer in one Redis call, flushed every 2 s", "buffered"),
         ("heartbeat, one UPDATE each (`ARC_HEARTBEAT_FLUSH_SECONDS=0`)", "direct"),
     ]
-    lines = ["", "## Heartbeat ingest", ""]
+    kinds = list(cpu["baseline"])
+    lines = [DOCS_BEGIN, ""]
     lines += prose(
-        f"`bench/heartbeat_ingest.py` ({day}, commit {commit.stdout.strip()}): signed heartbeats "
-        f"(`POST /his/machines/{{vmId}}/heartbeat`: RS256 JWT verified, replay check in Redis) from {args.machines:,} "
-        f"machines recorded Connected, and a bare Django JSON view on the same gunicorn (same middleware, same body). "
-        f"{args.rounds} rounds of baseline, auth-only and buffered in turn, each phase at most {args.requests:,} "
-        f"requests or {args.seconds:g} s; the figures are medians over the rounds, and each ratio is the median of "
-        f"the per-round ratios. Direct ran once, on its own gunicorn."
+        f"Run of {day}, commit {commit.stdout.strip()}: {args.machines:,} machines, {args.rounds} rounds, each phase "
+        f"at most {args.requests:,} requests or {args.seconds:g} s; req/s are medians over the rounds, each ratio "
+        f"the median of the per-round ratios (direct: one block on its own gunicorn). CPU is milliseconds per "
+        f"answered request, summed over the rounds, by process."
     )
-    lines += ["| phase | req/s | vs bare view |", "|---|---:|---:|"]
     lines += [
-        f"| {label} | {figures[key]:,.0f} | {ratios.get(key, 1.0):.2f}× |"
-        for label, key in rows  # the baseline's own ratio is 1
+        "| phase | req/s | vs bare view | CPU ms/request | " + " | ".join(kinds) + " |",
+        "|---|---:|---:|---:|" + "---:|" * len(kinds),
     ]
+    for label, key in rows:
+        parts = cpu[key]
+        lines.append(
+            f"| {label} | {figures[key]:,.0f} | {ratios.get(key, 1.0):.2f}× | {sum(parts.values()):.2f} | "
+            + " | ".join(f"{parts[kind]:.2f}" for kind in kinds)
+            + " |"
+        )
     lines += [""]
+    cpu_times = sum(cpu["buffered"].values()) / sum(cpu["baseline"].values())
     lines += prose(
-        f"Buffered/bare per round: {', '.join(f'{x:.2f}×' for x in per_round)}. Flushes: {flusher.flushes}, "
-        f"{flusher.rows:,} pending heartbeats written, median {median_flush:.0f} ms per flush (drain + one UPDATE); "
-        f"after the last flush {written:,} of {expected:,} machines that heartbeated had a heartbeat of the run in "
-        f"the database."
+        f"Buffered/bare per round: {', '.join(f'{x:.2f}×' for x in per_round)}. CPU per request: a buffered "
+        f"heartbeat costs {cpu_times:.2f}× the bare view. Flushes: {flusher.flushes}, {flusher.rows:,} pending "
+        f"heartbeats written, median {median_flush:.0f} ms per flush (drain + one UPDATE); after the last flush "
+        f"{written:,} of {expected:,} machines that heartbeated had a heartbeat of the run in the database."
     )
-    lines += prose(
-        f"Machine: {facts}. Goal: buffered ≥ {GOAL}× the bare view. Re-run: `DATABASE_URL=postgres://postgres@"
-        f"127.0.0.1:5432 REDIS_URL=redis://127.0.0.1:6379/11 .venv/bin/python bench/heartbeat_ingest.py --write-docs`."
-    )
+    lines += prose(f"Machine: {facts}.")
+    lines += [DOCS_END]
+    block = "\n".join(lines)
     path = ROOT / "docs" / "performance.md"
-    path.write_text(path.read_text().rstrip("\n") + "\n" + "\n".join(lines).rstrip("\n") + "\n")
-    print(f"appended to {path}")
+    text = path.read_text()
+    if DOCS_BEGIN in text and DOCS_END in text:
+        head, rest = text.split(DOCS_BEGIN, 1)
+        text = head + block + rest.split(DOCS_END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n## Heartbeat ingest\n\n" + block + "\n"
+    path.write_text(text)
+    print(f"wrote the figures into {path}")
 
 
 if __name__ == "__main__":
