@@ -131,7 +131,15 @@ STORAGES = {
 # --- Cache ---------------------------------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Keys carry the database name, like the heartbeat buffer's: installations, test runs and benches that share a
+    # Redis never read each other's rate limits or beat liveness.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"arc:cache:{{{DATABASES['default']['NAME']}}}",
+        }
+    }
 else:
     CACHES = {
         "default": {

@@ -22,7 +22,12 @@ def healthz(request: HttpRequest) -> JsonResponse:
         checks["database"] = "ok"
     except Exception as exc:  # pragma: no cover - reported, not raised
         checks["database"] = f"error: {exc.__class__.__name__}"
-    checks["beat_last_seen"] = cache.get(BEAT_LIVENESS_KEY)
+    try:
+        checks["beat_last_seen"] = cache.get(BEAT_LIVENESS_KEY)
+        checks["cache"] = "ok"
+    except Exception as exc:  # Redis down: the portal still works (direct heartbeat writes), so it is reported only
+        checks["beat_last_seen"] = None
+        checks["cache"] = f"error: {exc.__class__.__name__}"
     healthy = checks["database"] == "ok"
     return JsonResponse({"status": "ok" if healthy else "error", "checks": checks}, status=200 if healthy else 503)
 

@@ -15,6 +15,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from redis import RedisError
 
 from arcportal.exceptions import ApplicationError, Invalid, NotFound
 from onboarding import codes
@@ -39,6 +40,13 @@ class DeviceCodeError(ApplicationError):
 class TooManyAttempts(ApplicationError):
     code = "TooManyAttempts"
     status = 429
+
+
+class RateLimiterUnavailable(ApplicationError):
+    """The cache that counts wrong codes (Redis in production) does not answer: codes are not checked blind."""
+
+    code = "ServiceUnavailable"
+    status = 503
 
 
 @dataclass(frozen=True)
@@ -104,19 +112,32 @@ def _attempt_keys(*, user_id: int, ip: str | None) -> list[str]:
     return keys
 
 
+_UNAVAILABLE = (
+    "Device sign-in is unavailable for a moment: the service that limits wrong codes does not answer. "
+    "Try again in a minute."
+)
+
+
 def device_code_attempts_left(*, user_id: int, ip: str | None) -> int:
-    used = max((cache.get(key, 0) for key in _attempt_keys(user_id=user_id, ip=ip)), default=0)
+    """Raises ``RateLimiterUnavailable`` when the cache does not answer (the limit is not skipped)."""
+    try:
+        used = max((cache.get(key, 0) for key in _attempt_keys(user_id=user_id, ip=ip)), default=0)
+    except (RedisError, OSError) as exc:
+        raise RateLimiterUnavailable(_UNAVAILABLE) from exc
     return max(0, WRONG_CODE_LIMIT - used)
 
 
 def _record_wrong_attempt(*, user_id: int, ip: str | None) -> None:
-    for key in _attempt_keys(user_id=user_id, ip=ip):
-        if cache.add(key, 1, timeout=WRONG_CODE_WINDOW_SECONDS):
-            continue
-        try:
-            cache.incr(key)
-        except ValueError:
-            cache.set(key, 1, timeout=WRONG_CODE_WINDOW_SECONDS)
+    try:
+        for key in _attempt_keys(user_id=user_id, ip=ip):
+            if cache.add(key, 1, timeout=WRONG_CODE_WINDOW_SECONDS):
+                continue
+            try:
+                cache.incr(key)
+            except ValueError:
+                cache.set(key, 1, timeout=WRONG_CODE_WINDOW_SECONDS)
+    except (RedisError, OSError) as exc:
+        raise RateLimiterUnavailable(_UNAVAILABLE) from exc
 
 
 def device_code_lookup(*, typed_code: str, user_id: int, ip: str | None, now: datetime | None = None) -> DeviceCode:

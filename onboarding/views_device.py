@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods
 
 from arcportal.exceptions import ApplicationError
 from onboarding.device_codes import (
+    RateLimiterUnavailable,
     TooManyAttempts,
     device_code_approve,
     device_code_deny,
@@ -36,8 +37,8 @@ def device_login(request: HttpRequest) -> HttpResponse:
         code = request.POST.get("code", "")
         try:
             record = device_code_lookup(typed_code=code, user_id=request.user.pk, ip=_ip(request))
-        except TooManyAttempts as exc:
-            error, status = exc.message, 429
+        except (TooManyAttempts, RateLimiterUnavailable) as exc:
+            error, status = exc.message, exc.status
         except ApplicationError as exc:
             error, status = exc.message, 400
         else:

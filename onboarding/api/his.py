@@ -9,15 +9,19 @@ JSON error otherwise). The client IP is ``REMOTE_ADDR``: behind a TLS proxy, the
 from __future__ import annotations
 
 import json
+import logging
 
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
+from redis import RedisError
 from rest_framework import serializers
 
 from onboarding import services
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 16 * 1024
 DEFAULT_RATE_LIMIT = 30
@@ -57,12 +61,17 @@ def _rate_limited(ip: str) -> bool:
     limit = getattr(settings, "ARC_HIS_LOG_RATE_LIMIT", DEFAULT_RATE_LIMIT)
     window = getattr(settings, "ARC_HIS_LOG_RATE_WINDOW_SECONDS", DEFAULT_RATE_WINDOW_SECONDS)
     key = f"his-log-rate:{ip}"
-    cache.add(key, 0, timeout=window)
     try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=window)
-        count = 1
+        cache.add(key, 0, timeout=window)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=window)
+            count = 1
+    except (RedisError, OSError) as exc:
+        # The cache (Redis) is down: a failure report is worth more than its rate limit, so it is accepted.
+        logger.warning("failure-report rate limit unavailable (%s): accepting the report from %s", exc, ip)
+        return False
     return count > limit
 
 

@@ -238,7 +238,7 @@ def redis_cleanup():
         database = (
             urlsplit(database_url).path.lstrip("/") if database_url else str(installation.var_dir / "arcportal.sqlite3")
         )
-        patterns = [f"{queue}*", f"_kombu.binding*.{queue}*", f"arc:hb:{{{database}}}:*"]
+        patterns = [f"{queue}*", f"_kombu.binding*.{queue}*", f"arc:hb:{{{database}}}:*", f"arc:cache:{{{database}}}:*"]
         client = redis.Redis.from_url(url)
         try:
             for pattern in patterns:
