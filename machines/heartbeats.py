@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -144,6 +145,15 @@ _clients: dict[str, tuple[redis.Redis, Any, Any, Any, Any]] = {}
 _down_until: dict[str, float] = {}
 
 
+def _forget_clients() -> None:
+    """A forked child (gunicorn, Celery prefork) must not share its parent's connection."""
+    _clients.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_clients)
+
+
 def flush_interval() -> float:
     return float(getattr(settings, "ARC_HEARTBEAT_FLUSH_SECONDS", 2.0))
 
@@ -176,8 +186,15 @@ _keys_cache: dict[str, _Keys] = {}
 def _client(url: str) -> tuple[redis.Redis, Any, Any, Any, Any]:
     found = _clients.get(url)
     if found is None:
+        # One connection per process, not a pool: a pooled command costs two getpid() and a poll() more, and system
+        # calls are most of a heartbeat's cost (docs/performance.md). Commands are serialised by redis-py's lock.
         client = redis.Redis.from_url(
-            url, socket_connect_timeout=0.5, socket_timeout=2.0, decode_responses=True, retry_on_timeout=False
+            url,
+            socket_connect_timeout=0.5,
+            socket_timeout=2.0,
+            decode_responses=True,
+            retry_on_timeout=False,
+            single_connection_client=True,
         )
         found = (
             client,

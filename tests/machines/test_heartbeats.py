@@ -573,3 +573,14 @@ def test_with_redis_and_its_cache_down_a_heartbeat_is_accepted_and_a_replay_refu
     replay = post()
     assert replay.status_code == 401 and replay.json()["error"]["code"] == "ReplayedToken"
     assert stored(machine).last_heartbeat_at == written.last_heartbeat_at
+
+
+def test_a_forked_child_does_not_inherit_the_redis_connection():
+    heartbeats._client("redis://127.0.0.1:6379/0")  # lazily connected: creating it opens nothing
+    assert heartbeats._clients
+    pid = os.fork()
+    if pid == 0:  # the child: gunicorn and Celery prefork workers are forked like this
+        os._exit(0 if not heartbeats._clients else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    assert heartbeats._clients  # the parent keeps its own
