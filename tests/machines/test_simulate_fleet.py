@@ -31,16 +31,20 @@ from machines.conf import status_thresholds
 from machines.management.commands.simulate_fleet import run_coroutine
 from machines.models import Machine
 from machines.simulator import (
+    HEARTBEAT_ERRORS,
     FleetConfig,
     FleetSimulation,
     FleetStats,
     HeartbeatCounters,
+    HeartbeatSender,
+    HeartbeatTransportError,
     SimulatedMachine,
     fill_key_cache,
     key_cache_path,
     load_cached_key,
     machine_facts,
     offline_indexes,
+    parse_response,
     percentile,
     skip_failing_sniffio_import,
 )
@@ -262,7 +266,8 @@ def test_onboarding_first_then_a_timed_window_counted_apart(
     assert sum(m.window_heartbeats_accepted for m in stats.machines) == window.accepted
     online = [m for m in stats.machines if m.stays_online]
     assert len(online) == 3 and all(m.window_heartbeats_accepted >= 1 for m in online)
-    assert all(m.window_heartbeats_accepted == 0 for m in stats.machines if not m.stays_online)
+    # The stopped machine sent only the first heartbeat: in the window if it was the last to onboard.
+    assert all(m.heartbeats_sent == 1 >= m.window_heartbeats_accepted for m in stats.machines if not m.stays_online)
     assert stats.heartbeats_sent == stats.heartbeats_accepted == sum(heartbeats_received.values())
     summary = "\n".join(stats.summary_lines())
     assert f"{window.sent} sent, {window.accepted} accepted, 0 rejected, 0 lost" in summary
@@ -637,3 +642,62 @@ def test_an_installed_sniffio_is_left_alone(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: SimpleNamespace(name=name))
     skip_failing_sniffio_import()
     assert "sniffio" not in sys.modules
+
+
+def test_heartbeat_request_bytes_are_a_plain_http11_post():
+    sender = HeartbeatSender("https://127.0.0.1:8443/", True, timeout=5, user_agent="ua")
+    raw = sender.request_bytes("/his/machines/x/heartbeat", b'{"a":1}', {"Authorization": "Bearer t"})
+    assert raw == (
+        b"POST /his/machines/x/heartbeat HTTP/1.1\r\nHost: 127.0.0.1:8443\r\nUser-Agent: ua\r\n"
+        b"Authorization: Bearer t\r\nContent-Length: 7\r\nConnection: close\r\n\r\n"
+        b'{"a":1}'
+    )
+    with pytest.raises(ValueError, match="https"):
+        HeartbeatSender("http://127.0.0.1:8000", True, timeout=5, user_agent="ua")
+
+
+def test_parse_response_reads_status_and_body():
+    answer = parse_response(
+        b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 9\r\n\r\n{"a": 12}xx'
+    )
+    assert answer.status_code == 200 and answer.json() == {"a": 12}
+    chunked = parse_response(
+        b'HTTP/1.1 410 Gone\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{"a"\r\n3;x=y\r\n: 1\r\n1\r\n}\r\n0\r\n\r\n'
+    )
+    assert chunked.status_code == 410 and chunked.json() == {"a": 1}
+    until_close = parse_response(b"HTTP/1.0 403 Forbidden\r\n\r\n{}")
+    assert until_close.status_code == 403 and until_close.content == b"{}"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n",  # the connection ended inside the head
+        b"SSH-2.0-OpenSSH\r\n\r\n",
+        b"HTTP/1.1 OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{}",
+    ],
+)
+def test_parse_response_refuses_what_is_not_a_whole_answer(raw):
+    with pytest.raises(HeartbeatTransportError):
+        parse_response(raw)
+
+
+def test_a_heartbeat_to_a_server_that_hangs_up_is_an_error_not_an_answer():
+    async def main():
+        async def hang_up(reader, writer):
+            writer.close()
+
+        server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        sender = HeartbeatSender(f"https://127.0.0.1:{port}", True, timeout=10, user_agent="ua")
+        try:
+            async with server:
+                await sender.post("/his/machines/x/heartbeat", b"{}", {})
+        finally:
+            server.close()
+
+    with pytest.raises(HEARTBEAT_ERRORS):
+        asyncio.run(main())
