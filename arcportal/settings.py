@@ -211,6 +211,11 @@ ARC_HEARTBEAT_FLUSH_SECONDS = env.float("ARC_HEARTBEAT_FLUSH_SECONDS", default=2
 # The heartbeat endpoint's one query runs as a prepared statement on PostgreSQL; off behind a transaction-pooling
 # proxy that cannot keep prepared statements (PgBouncer before 1.21).
 ARC_HEARTBEAT_PREPARED_STATEMENTS = env.bool("ARC_HEARTBEAT_PREPARED_STATEMENTS", default=True)
+if ARC_HEARTBEAT_PREPARED_STATEMENTS and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django connects with prepare_threshold=None, which makes psycopg ignore even an explicit prepare=True. A
+    # threshold never reached means: prepare only what a cursor asks for (the heartbeat query); Django's own cursors
+    # bind client-side and never prepare anything.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 2**31 - 1)
 if REDIS_URL and ARC_HEARTBEAT_FLUSH_SECONDS > 0:
     CELERY_BEAT_SCHEDULE["machine-heartbeat-flush"] = {
         "task": "machines.tasks.machine_heartbeat_flush_task",
