@@ -538,7 +538,7 @@ def test_the_window_starts_when_the_last_machine_is_done_onboarding():
         simulation._onboarding_done()
         return simulation, started
 
-    simulation, started = asyncio.run(main())
+    simulation, started = run_coroutine(main)
 
     assert started == [1]
     assert simulation.stats.window_started_at > 0
@@ -553,7 +553,7 @@ def test_no_window_without_onboarding_timeout():
         simulation._onboarding_done()
         return simulation
 
-    simulation = asyncio.run(main())
+    simulation = run_coroutine(main)
 
     assert simulation.stats.window is None and simulation.stats.window_started_at == 0
     assert "timed window" not in "\n".join(simulation.stats.summary_lines())
@@ -562,7 +562,7 @@ def test_no_window_without_onboarding_timeout():
 def test_a_sleep_past_the_old_deadline_goes_on_when_the_window_moved_it(monkeypatch):
     """A machine asleep when the window starts wakes at the old deadline, sees the new one and sleeps the rest of
     its interval instead of beating early. Fake clock: each wait advances it by its timeout."""
-    simulation = asyncio.run(_make_simulation(_offline_config(duration=100, onboarding_timeout=10)))
+    simulation = run_coroutine(lambda: _make_simulation(_offline_config(duration=100, onboarding_timeout=10)))
     clock = [1000.0]
     waits = []
     window_starts = [100]  # during the first wait, the window starts: the deadline moves 100 s on
@@ -579,13 +579,13 @@ def test_a_sleep_past_the_old_deadline_goes_on_when_the_window_moved_it(monkeypa
     monkeypatch.setattr(simulator, "time", SimpleNamespace(monotonic=lambda: clock[0], time=time.time))
     monkeypatch.setattr(simulator, "asyncio", SimpleNamespace(wait_for=fake_wait_for))
 
-    assert asyncio.run(simulation._sleep(60)) is True
+    assert run_coroutine(lambda: simulation._sleep(60)) is True
     assert waits == [10, 50]  # to the old deadline, then the rest of the 60 s
     assert clock[0] == 1060
 
     waits.clear()
     simulation.deadline = clock[0] + 5
-    assert asyncio.run(simulation._sleep(60)) is False  # the deadline comes first and stays: stop
+    assert run_coroutine(lambda: simulation._sleep(60)) is False  # the deadline comes first and stays: stop
     assert waits == [5]
 
 
@@ -700,4 +700,4 @@ def test_a_heartbeat_to_a_server_that_hangs_up_is_an_error_not_an_answer():
             server.close()
 
     with pytest.raises(HEARTBEAT_ERRORS):
-        asyncio.run(main())
+        run_coroutine(main)
