@@ -17,6 +17,7 @@ import tree_sitter_powershell
 
 from machines.models import Machine
 from tests.agent.conftest import OutputReader
+from tests.agent_env import agent_environment
 
 pytestmark = pytest.mark.django_db
 
@@ -110,11 +111,7 @@ def test_the_at_scale_script_installs_the_agent_and_the_machine_is_connected_wit
     path = tmp_path / "OnboardingScript.sh"
     path.write_text(script)
     prefix, home = tmp_path / "prefix", tmp_path / "agent-home"
-    dropped = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("AZCMAGENT_", "DJANGO_", "PIP_")) and k not in dropped
-    }
-    env.update(
+    env = agent_environment(
         TMPDIR=str(tmp_path),
         AZCMAGENT_PREFIX=str(prefix),
         AZCMAGENT_HOME=str(home),

@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from machines.webhooks import webhook_signature_valid
+from tests.agent_env import agent_environment
 from tests.integration.conftest import BEAT, WORKER, free_port, pid_alive, wait_until
 
 pytestmark = pytest.mark.integration
@@ -41,20 +42,6 @@ SWEEP_SECONDS = 1
 SCHEDULING_SLACK_SECONDS = 4
 RESOURCE_GROUP = "arc-servers"
 MACHINE = "it-web-01"
-# Variables of this environment the agent must not inherit: CA bundles (it trusts exactly --ca-file) and proxies
-# (every request goes to 127.0.0.1).
-AGENT_ENV_DROPPED = {
-    "REQUESTS_CA_BUNDLE",
-    "CURL_CA_BUNDLE",
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-    "HTTPS_PROXY",
-    "HTTP_PROXY",
-    "ALL_PROXY",
-    "https_proxy",
-    "http_proxy",
-    "all_proxy",
-}
 
 
 class AgentHost:
@@ -64,12 +51,7 @@ class AgentHost:
         self.home = home
         home.mkdir()
         self.service_pids: set[int] = set()
-        self.env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in AGENT_ENV_DROPPED and not k.startswith(("AZCMAGENT_", "DJANGO_", "ARC_"))
-        }
-        self.env.update(
+        self.env = agent_environment(
             AZCMAGENT_HOME=str(home),
             AZCMAGENT_VM_UUID=str(uuid.uuid4()).upper(),
             AZCMAGENT_SERVICE_MAX_SECONDS="180",  # a service that outlives teardown still ends on its own

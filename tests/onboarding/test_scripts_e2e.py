@@ -21,6 +21,7 @@ from onboarding.models import Role
 from onboarding.scripts import ScriptOptions
 from onboarding.service_principals import service_principal_create
 from onboarding.services import script_generation_create
+from tests.agent_env import agent_environment
 
 pytestmark = pytest.mark.integration
 
@@ -68,12 +69,7 @@ def test_generated_linux_script_onboards_a_machine_through_the_real_installer(
         stub.chmod(0o755)
     home = tmp_path / "home"
     home.mkdir()
-    # requests (inside pip) lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override pip's --cert: keep the host's bundles out.
-    dropped = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("AZCMAGENT_", "DJANGO_", "PIP_")) and k not in dropped
-    }
-    env.update(
+    env = agent_environment(
         PATH=f"{stubs}:{os.environ['PATH']}",
         HOME=str(home),
         TMPDIR=str(tmp_path),
