@@ -146,7 +146,7 @@ def start_portal(port: int, workers: int, log_path: Path) -> subprocess.Popen:
     os.environ["ARC_PUBLIC_BASE_URL"] = f"https://127.0.0.1:{port}"
     pki = Path(settings.ARC_PKI_DIR)
     command = [sys.executable, "-m", "gunicorn", "arcportal.wsgi:application", "--workers", str(workers)]
-    command += ["--timeout", "60", "--bind", f"127.0.0.1:{port}"]
+    command += ["--config", "python:arcportal.gunicorn_conf", "--timeout", "60", "--bind", f"127.0.0.1:{port}"]
     command += ["--certfile", str(pki / "server.pem"), "--keyfile", str(pki / "server-key.pem")]
     with open(log_path, "ab") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=log)

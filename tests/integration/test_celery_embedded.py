@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import sys
 import urllib.request
 from datetime import datetime, timedelta
@@ -70,10 +71,11 @@ def test_serve_starts_web_worker_and_beat_and_stops_them_all_on_ctrl_c(make_inst
     installation.manage("migrate", "--no-input")
     installation.manage("bootstrap")
     installation.manage("collectstatic", "--no-input", "--verbosity", "0")
-    port = free_port()
+    port, tls_port = free_port(), free_port()
 
     serve = installation.start(
-        "serve", [sys.executable, "manage.py", "serve", "--http", f"127.0.0.1:{port}", "--https", ""]
+        "serve",
+        [sys.executable, "manage.py", "serve", "--http", f"127.0.0.1:{port}", "--https", f"127.0.0.1:{tls_port}"],
     )
 
     def started() -> dict[str, int]:
@@ -82,7 +84,7 @@ def test_serve_starts_web_worker_and_beat_and_stops_them_all_on_ctrl_c(make_inst
             if line.startswith("started ") and "(pid " in line:
                 name = line.split()[1]
                 pids[name] = int(line.rsplit("(pid ", 1)[1].rstrip(")"))
-        return pids if {"web-http", "worker", "beat"} <= pids.keys() else {}
+        return pids if {"web-http", "web-https", "worker", "beat"} <= pids.keys() else {}
 
     def login_page() -> bytes | None:
         try:
@@ -91,15 +93,25 @@ def test_serve_starts_web_worker_and_beat_and_stops_them_all_on_ctrl_c(make_inst
         except OSError:
             return None
 
+    def healthz_over_tls() -> bytes | None:
+        # The agent plane's listener, through the TLS context hook of arcportal/gunicorn_conf.py.
+        context = ssl.create_default_context(cafile=str(installation.var_dir / "pki" / "ca.pem"))
+        try:
+            with urllib.request.urlopen(f"https://127.0.0.1:{tls_port}/healthz", timeout=5, context=context) as answer:
+                return answer.read() if answer.status == 200 else None
+        except OSError:
+            return None
+
     try:
         children = wait_until(started, timeout=30, message="serve did not start its processes")
         page = wait_until(login_page, timeout=40, message="the login page never answered 200")
+        for _ in range(2):  # the second connection reuses the worker's context
+            wait_until(healthz_over_tls, timeout=40, message="the https listener never answered /healthz")
         wait_until(lambda: _beat_stamp(installation), timeout=40, message="worker and beat did not run a task")
     except AssertionError:
         raise AssertionError(installation.logs()) from None
 
     assert b"<form" in page
-    assert "web-https" not in children  # --https "" turns the TLS listener off
     for name, pid in children.items():
         assert pid_alive(pid), f"{name} is not running"
 

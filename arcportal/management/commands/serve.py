@@ -30,7 +30,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         python = sys.executable
         gunicorn = [python, "-m", "gunicorn", "arcportal.wsgi:application", "--workers", str(options["web_workers"])]
-        gunicorn += ["--access-logfile", "-", "--timeout", "60"]
+        gunicorn += ["--config", "python:arcportal.gunicorn_conf", "--access-logfile", "-", "--timeout", "60"]
         commands = {"web-http": [*gunicorn, "--bind", options["http"]]}
         tls = server_tls_files()
         if tls and options["https"]:
