@@ -48,3 +48,16 @@ def tls_live_server(transactional_db):
     finally:
         for cleanup in reversed(cleanups):
             cleanup.disable()
+
+
+@pytest.fixture
+def redis_down(settings, monkeypatch):
+    """Production with Redis stopped: ``REDIS_URL`` and the Django cache both point at a closed port on 127.0.0.1
+    (the machine's Redis is never stopped), and no process remembers an earlier Redis failure."""
+    from machines import heartbeats
+
+    closed = "redis://127.0.0.1:1/0"
+    settings.REDIS_URL = closed
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": closed}}
+    monkeypatch.setattr(heartbeats, "_down_until", {})
+    return closed

@@ -1,8 +1,8 @@
 """Production with Redis stopped: ``REDIS_URL`` and the Django cache point at a Redis that does not answer.
 
 The portal keeps working without Redis (heartbeats are written directly, see tests/machines/test_heartbeats.py);
-every other place that uses the cache answers something specific instead of a 500. "Down" is a closed port on
-127.0.0.1: the machine's Redis is never stopped.
+every other place that uses the cache answers something specific instead of a 500. "Down" is the ``redis_down``
+fixture (tests/conftest.py): a closed port on 127.0.0.1, the machine's Redis is never stopped.
 """
 
 from __future__ import annotations
@@ -19,16 +19,7 @@ from onboarding.device_codes import device_code_issue
 from onboarding.models import OnboardingFailure
 
 pytestmark = pytest.mark.django_db
-CLOSED_PORT_URL = "redis://127.0.0.1:1/0"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def redis_down(settings):
-    settings.REDIS_URL = CLOSED_PORT_URL
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CLOSED_PORT_URL}
-    }
 
 
 def test_healthz_reports_the_cache_and_stays_up(client, redis_down):
