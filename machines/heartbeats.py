@@ -36,7 +36,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 from django.conf import settings
@@ -141,7 +141,17 @@ class PendingHeartbeat:
     facts: dict[str, Any]
 
 
-_clients: dict[str, tuple[redis.Redis, Any, Any, Any, Any]] = {}
+class _Redis(NamedTuple):
+    """A process's heartbeat connection and the Lua scripts registered on it."""
+
+    client: redis.Redis
+    drain: Any
+    finish: Any
+    finish_fields: Any
+    accept: Any
+
+
+_clients: dict[str, _Redis] = {}
 _down_until: dict[str, float] = {}
 
 
@@ -183,7 +193,7 @@ def _keys() -> _Keys:
 _keys_cache: dict[str, _Keys] = {}
 
 
-def _client(url: str) -> tuple[redis.Redis, Any, Any, Any, Any]:
+def _client(url: str) -> _Redis:
     found = _clients.get(url)
     if found is None:
         # One connection per process, not a pool: a pooled command costs two getpid() and a poll() more, and system
@@ -196,7 +206,7 @@ def _client(url: str) -> tuple[redis.Redis, Any, Any, Any, Any]:
             retry_on_timeout=False,
             single_connection_client=True,
         )
-        found = (
+        found = _Redis(
             client,
             client.register_script(_DRAIN),
             client.register_script(_FINISH),
@@ -250,7 +260,7 @@ def heartbeat_ingest(
         json.dumps({"at": at.isoformat(), "f": _changed_facts(facts, known)}, separators=(",", ":")) if buffer else ""
     )
     try:
-        outcome = _client(url)[4](
+        outcome = _client(url).accept(
             keys=[keys.nonce(nonce), keys.pending, keys.lease],
             args=[max(1, nonce_ttl) if nonce else 0, int(buffer), machine_id, entry, int(flush_interval() * 1000) or 1],
         )
@@ -320,7 +330,8 @@ def heartbeat_flush(*, now: datetime | None = None) -> int:
     url = _redis_url()
     keys = _keys()
     try:
-        _, drain, finish, finish_fields, _ = _client(url)
+        scripts = _client(url)
+        drain, finish, finish_fields = scripts.drain, scripts.finish, scripts.finish_fields
         generation, raw = drain(
             keys=[keys.pending, keys.processing, keys.generation, keys.lease],
             args=[max(1, int(flush_interval() * 1000))],

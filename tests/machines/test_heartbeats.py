@@ -165,7 +165,7 @@ def buffer(request, settings, monkeypatch):
             heartbeats,
             "_client",
             lambda url: (
-                (fake, fake.drain, fake.finish, fake.finish_fields, fake.accept)
+                heartbeats._Redis(fake, fake.drain, fake.finish, fake.finish_fields, fake.accept)
                 if url == FAKE_URL
                 else real_client(url)
             ),
@@ -358,7 +358,7 @@ def test_a_flush_keeps_newer_heartbeats_another_flush_merged_in_meanwhile(buffer
     def write_while_another_flush_drains(*, rows):
         ingest(machine, t2)  # a newer heartbeat arrives …
         keys = heartbeats._keys()
-        drain = heartbeats._client(heartbeats._redis_url())[1]
+        drain = heartbeats._client(heartbeats._redis_url()).drain
         drain(keys=[keys.pending, keys.processing, keys.generation, keys.lease], args=[60000])  # … a 2nd flush dies
         return real_write(rows=rows)
 
