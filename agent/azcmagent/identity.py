@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import base64
-import hashlib
-import time
-import uuid
 
-import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-HEARTBEAT_TOKEN_SECONDS = 300
+from azcmagent import protocol
+from azcmagent.protocol import b64url as b64url  # kept importable from here (older callers)
+
+HEARTBEAT_TOKEN_SECONDS = protocol.MACHINE_TOKEN_SECONDS
 
 
 def new_key() -> rsa.RSAPrivateKey:
@@ -53,10 +52,6 @@ def certificate_thumbprint(pem: bytes) -> str:
     return cert.fingerprint(hashes.SHA1()).hex().upper()  # noqa: S303 - an identifier, as Windows shows it
 
 
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def heartbeat_token(
     key: rsa.RSAPrivateKey,
     *,
@@ -68,16 +63,7 @@ def heartbeat_token(
     jti: str | None = None,
 ) -> str:
     """A short-lived JWT for one heartbeat: RS256 by the machine key, ``x5t`` = certificate thumbprint, and the
-    SHA-256 of the exact body so a changed body fails."""
-    issued = int(now if now is not None else time.time())
-    claims = {
-        "sub": vm_id,
-        "vmId": vm_id,
-        "iat": issued,
-        "nbf": issued,
-        "exp": issued + lifetime,
-        "jti": jti or str(uuid.uuid4()),
-        "bodySha256": b64url(hashlib.sha256(body).digest()),
-    }
-    headers = {"x5t": b64url(bytes.fromhex(thumbprint))}
-    return jwt.encode(claims, key, algorithm="RS256", headers=headers)
+    SHA-256 of the exact body so a changed body fails (``azcmagent.protocol.heartbeat_token``)."""
+    return protocol.heartbeat_token(
+        key, thumbprint=thumbprint, vm_id=vm_id, body=body, now=now, lifetime=lifetime, jti=jti
+    )
