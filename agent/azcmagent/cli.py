@@ -1,4 +1,4 @@
-"""Command line of the agent: ``azcmagent connect|disconnect|show|check|config|logs|version|service``.
+"""Command line of the agent: ``azcmagent connect|disconnect|show|check|config|extension|logs|version|service``.
 
 This module parses the command line (flags, ``--config FILE``) and dispatches to ``azcmagent.commands.<name>``.
 Output follows azcmagent: logrus-style lines, ``Exit Code: AZCM00NN: …`` on failure, and the documented process exit
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from azcmagent import __version__, errors, log
-from azcmagent.commands import check, connect, logs, show
+from azcmagent.commands import check, connect, extension, logs, show
 from azcmagent.commands import config as config_command
 from azcmagent.commands import service as service_command
 from azcmagent.errors import AgentError
@@ -91,6 +91,12 @@ def build_parser() -> ArgumentParser:
 
     sub.add_parser("version", help="Show the agent version")
 
+    ext = sub.add_parser("extension", help="The extensions installed on this machine")
+    ext_sub = ext.add_subparsers(dest="extension_command", parser_class=ArgumentParser)
+    ext_list = ext_sub.add_parser("list")
+    ext_list.add_argument("-j", "--json", action="store_true")
+    ext.set_defaults(json=False)
+
     svc = sub.add_parser("service", help="Run the agent service (himds)")
     svc_sub = svc.add_subparsers(dest="service_command", parser_class=ArgumentParser)
     svc_sub.add_parser("run")
@@ -113,6 +119,7 @@ COMMANDS = {
     "check": check.cmd_check,
     "config": config_command.cmd_config,
     "logs": logs.cmd_logs,
+    "extension": extension.cmd_extension,
     "service": service_command.cmd_service,
 }
 

@@ -4,7 +4,11 @@
   vmUuid, correlation id, cloud, portal URL, CA file, certificate thumbprint);
 * ``localconfig.json`` — ``azcmagent config`` settings (flat dotted keys);
 * ``certs/machine.key`` (0600) and ``certs/machine.pem`` — the machine identity;
-* ``state.json`` — the service's last heartbeat; ``himds.pid``; ``log/himds.log``, ``log/azcmagent.log``.
+* ``state.json`` — the service's last heartbeat; ``himds.pid``; ``log/himds.log``, ``log/azcmagent.log``;
+* ``extensions/state.json`` — what the extension manager applied (sequence per extension and run command, the
+  operation in flight, reports not delivered yet); ``extensions/<Publisher.Type>/…`` the handlers' files;
+  ``runcommands/<name>/<sequence>/`` the run commands' scripts and output;
+* HIMDS challenge files in ``himds.tokensDir`` (default ``/var/opt/azcmagent/tokens``, where azure-identity looks).
 
 The installer records where the portal is in ``$AZCMAGENT_PREFIX/etc/install.json`` (``AZCMAGENT_INSTALL_CONFIG``).
 """
@@ -18,6 +22,12 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_HOME = "/var/opt/azcmagent"
+# azure-identity and MSAL read HIMDS challenge files only from here, whatever AZCMAGENT_HOME is (docs/extensions.md).
+DEFAULT_TOKENS_DIR = (
+    os.path.join(os.environ.get("PROGRAMDATA", r"C:\ProgramData"), "AzureConnectedMachineAgent", "Tokens")
+    if os.name == "nt"
+    else "/var/opt/azcmagent/tokens"
+)
 
 LOCAL_DEFAULTS: dict[str, Any] = {
     "incomingconnections.enabled": True,
@@ -32,10 +42,15 @@ LOCAL_DEFAULTS: dict[str, Any] = {
     "config.mode": "full",
     "guestconfiguration.agent.cpulimit": 5,
     "extensions.agent.cpulimit": 5,
+    # ArcPortal's own settings (not in Azure's agent): how long an extension operation may run, and HIMDS.
+    "extensions.timeoutSeconds": 5400,
+    "himds.port": 40342,
+    "himds.tokensDir": DEFAULT_TOKENS_DIR,
 }
 LIST_KEYS = {"incomingconnections.ports", "proxy.bypass", "extensions.allowlist", "extensions.blocklist"}
 BOOL_KEYS = {"incomingconnections.enabled", "guestconfiguration.enabled", "extensions.enabled"}
-INT_KEYS = {"guestconfiguration.agent.cpulimit", "extensions.agent.cpulimit"}
+INT_KEYS = {"guestconfiguration.agent.cpulimit", "extensions.agent.cpulimit", "extensions.timeoutSeconds", "himds.port"}
+INT_RANGES = {"extensions.timeoutSeconds": (1, 7 * 24 * 3600), "himds.port": (1, 65535)}
 CHOICES = {"config.mode": ("full", "monitor"), "connection.type": ("default", "direct", "gateway")}
 PROXY_BYPASS_VALUES = ("AAD", "ARM", "AMA", "Arc", "ArcData")
 # Monitor mode locks these (ARC-REFERENCE.md §3.3).
@@ -82,6 +97,18 @@ class Paths:
     @property
     def state(self) -> Path:
         return self.root / "state.json"
+
+    @property
+    def extensions(self) -> Path:
+        return self.root / "extensions"
+
+    @property
+    def extensions_state(self) -> Path:
+        return self.extensions / "state.json"
+
+    @property
+    def runcommands(self) -> Path:
+        return self.root / "runcommands"
 
     @property
     def pid(self) -> Path:
@@ -179,11 +206,17 @@ def coerce_local_value(key: str, raw: str) -> Any:
         return raw.lower() == "true"
     if key in INT_KEYS:
         try:
-            return int(raw)
+            number = int(raw)
         except ValueError as exc:
             raise ValueError(f"{key} is a whole number.") from exc
+        low, high = INT_RANGES.get(key, (-(2**63), 2**63))
+        if not low <= number <= high:
+            raise ValueError(f"{key} is a whole number from {low} to {high}.")
+        return number
     if key in CHOICES and raw not in CHOICES[key]:
         raise ValueError(f"{key} is one of {', '.join(CHOICES[key])}.")
+    if key == "himds.tokensDir" and not os.path.isabs(raw):
+        raise ValueError("himds.tokensDir must be an absolute path, e.g. /var/opt/azcmagent/tokens.")
     if key == "proxy.url" and raw and not raw.startswith(("http://", "https://")):
         raise ValueError("proxy.url must be an http:// or https:// URL, e.g. http://proxy.contoso.corp:8080.")
     return raw

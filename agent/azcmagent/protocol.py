@@ -235,8 +235,10 @@ def envelope_decrypt(private_key: rsa.RSAPrivateKey, envelope: Any, *, aad: byte
 # --- reports ----------------------------------------------------------------------------------------------------
 
 
-def iso(moment: datetime | float | None = None) -> str:
-    """ISO 8601 UTC with milliseconds and ``Z``."""
+def iso(moment: datetime | float | str | None = None) -> str:
+    """ISO 8601 UTC with milliseconds and ``Z`` (a string is taken as already formatted)."""
+    if isinstance(moment, str):
+        return moment
     if moment is None:
         moment = datetime.now(UTC)
     elif not isinstance(moment, datetime):
@@ -279,8 +281,8 @@ def extension_report(
     stdout: bytes | str = b"",
     stderr: bytes | str = b"",
     exit_code: int | None = None,
-    start: datetime | float | None = None,
-    end: datetime | float | None = None,
+    start: datetime | float | str | None = None,
+    end: datetime | float | str | None = None,
     handler_version: str = "",
     now: datetime | float | None = None,
 ) -> dict[str, Any]:
@@ -329,8 +331,8 @@ def run_command_report(
     stdout: bytes | str = b"",
     stderr: bytes | str = b"",
     exit_code: int | None = None,
-    start: datetime | float | None = None,
-    end: datetime | float | None = None,
+    start: datetime | float | str | None = None,
+    end: datetime | float | str | None = None,
     now: datetime | float | None = None,
 ) -> dict[str, Any]:
     """``POST …/runcommands/{name}/status`` body; ``endTime`` only for terminal states."""

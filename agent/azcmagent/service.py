@@ -1,7 +1,9 @@
 """The agent service (himds): heartbeat now and every interval, back off on failure, stop when deleted.
 
 ``azcmagent service run`` runs the loop in the foreground, logging to ``log/himds.log``; ``connect`` starts it as a
-detached process and records its pid in ``himds.pid``.
+detached process and records its pid in ``himds.pid``. Beside the heartbeat loop (the main thread) it runs HIMDS
+(``himds.py``, from the start, so metadata answers even before the portal does) and, after the first successful
+heartbeat, the goal-state worker (``worker.py``) that applies extensions and run commands in its own thread.
 """
 
 from __future__ import annotations
@@ -14,15 +16,19 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from azcmagent import __version__, config, identity, sysinfo
+from azcmagent import __version__, config, identity, msi, sysinfo
 from azcmagent.client import Portal, _json, error_text
+from azcmagent.himds import HimdsServer
+from azcmagent.worker import GoalStateWorker
 
 logger = logging.getLogger("himds")
 
@@ -43,8 +49,13 @@ class BeatResult:
     message: str
 
 
+def proxy_url() -> str | None:
+    """``proxy.url``, else ``HTTPS_PROXY`` (ARC-REFERENCE.md §3.3)."""
+    return config.local_config().get("proxy.url") or os.environ.get("HTTPS_PROXY") or None
+
+
 def portal_for(agentconfig: dict[str, Any]) -> Portal:
-    proxy = config.local_config().get("proxy.url") or os.environ.get("HTTPS_PROXY") or None
+    proxy = proxy_url()
     return Portal(
         url=agentconfig["portalUrl"],
         tenant_id=agentconfig.get("tenantId", ""),
@@ -115,6 +126,39 @@ def _setup_logging() -> None:
     logger.handlers[:] = [handler]
     logger.setLevel(logging.INFO)
     logger.propagate = False
+    # httpx logs every request's full URL at INFO: a download's query string (a SAS token) must not reach a log.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def child_environment(himds_port: int) -> dict[str, str]:
+    """What extension handlers and run commands start with: the service's environment without the agent's own
+    settings, plus the managed identity endpoints (as Azure's agent sets them for extensions)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AZCMAGENT_")}
+    env["IDENTITY_ENDPOINT"] = f"http://localhost:{himds_port}/metadata/identity/oauth2/token"
+    env["IMDS_ENDPOINT"] = f"http://localhost:{himds_port}"
+    return env
+
+
+def start_himds(agentconfig: dict[str, Any], key, local: dict[str, Any]) -> HimdsServer | None:
+    """HIMDS on 127.0.0.1:``himds.port``; None (logged) when the port can't be had: heartbeats go on regardless."""
+    paths = config.paths()
+    facts = sysinfo.facts(__version__)
+
+    def metadata() -> dict[str, Any]:
+        return msi.compute_metadata(config.read_json(paths.agentconfig) or agentconfig, facts)
+
+    port = int(local["himds.port"])
+    try:
+        server = HimdsServer(
+            port=port,
+            tokens_dir=Path(local["himds.tokensDir"]),
+            identity=msi.MachineIdentity(agentconfig=agentconfig, key=key, proxy=proxy_url()),
+            metadata=metadata,
+        )
+    except OSError as exc:
+        logger.error("HIMDS could not listen on 127.0.0.1:%s: %s", port, exc)
+        return None
+    return server.start()
 
 
 def run(*, max_seconds: float | None = None, sleep=time.sleep) -> int:
@@ -135,6 +179,12 @@ def run(*, max_seconds: float | None = None, sleep=time.sleep) -> int:
     signal.signal(signal.SIGINT, _stop)
     paths.pid.write_text(str(os.getpid()))
     logger.info("Agent service (himds) started, version %s, pid %s", __version__, os.getpid())
+    agentconfig = config.read_json(paths.agentconfig)
+    local = config.local_config()
+    key = identity.load_key(paths.key.read_bytes()) if agentconfig.get("vmId") and paths.key.exists() else None
+    himds = start_himds(agentconfig, key, local) if key is not None else None
+    worker_stop = threading.Event()
+    worker: GoalStateWorker | None = None
     failures = 0
     try:
         while not stopping["flag"]:
@@ -143,6 +193,16 @@ def run(*, max_seconds: float | None = None, sleep=time.sleep) -> int:
                 failures = 0
                 logger.info("Heartbeat sent: status %s, next in %ss", result.message, result.next_seconds)
                 delay = next_delay(result, failures=0)
+                if worker is None and key is not None:
+                    worker = GoalStateWorker(
+                        agentconfig=agentconfig,
+                        key=key,
+                        paths=paths,
+                        stop=worker_stop,
+                        proxy=proxy_url(),
+                        env=child_environment(int(local["himds.port"])),
+                    )
+                    worker.start()
             elif result.stop:
                 if result.status_code == 410:
                     logger.error(
@@ -172,6 +232,11 @@ def run(*, max_seconds: float | None = None, sleep=time.sleep) -> int:
         logger.info("Agent service stopped")
         return 0
     finally:
+        worker_stop.set()
+        if worker is not None:
+            worker.join(timeout=10)  # a running handler is ended (process group) within a few seconds
+        if himds is not None:
+            himds.stop()
         try:
             if paths.pid.read_text().strip() == str(os.getpid()):
                 paths.pid.unlink()

@@ -236,3 +236,34 @@ SIGN_IN = (
     r"To sign in, use a web browser to open the page (?P<url>https://\S+/devicelogin) and enter the code "
     r"(?P<code>[A-Z0-9]{4}-[A-Z0-9]{4}) to authenticate\."
 )
+
+
+# --- the agent service against a fake portal (no Django, no database) -----------------------------------------
+
+
+@pytest.fixture
+def fake_portal(tmp_path):
+    from tests.agent.fake_portal import FakePortal
+
+    directory = tmp_path / "fake-portal"
+    directory.mkdir()
+    portal = FakePortal(directory).start()
+    yield portal
+    portal.stop()
+
+
+@pytest.fixture
+def make_host(tmp_path, fake_portal):
+    """``make_host(**kw)`` → an onboarded Host on the fake portal; its agent service is stopped at teardown."""
+    from tests.agent.hosts import make_host as build
+
+    hosts = []
+
+    def make(**kwargs):
+        host = build(tmp_path, fake_portal, **kwargs)
+        hosts.append(host)
+        return host
+
+    yield make
+    for host in hosts:
+        host.stop()

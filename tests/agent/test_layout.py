@@ -44,7 +44,7 @@ def test_the_agent_imports_no_django_and_no_portal_package(path):
 
 def test_the_command_modules_exist_and_cli_dispatches_to_them():
     from azcmagent import cli
-    from azcmagent.commands import check, config, connect, logs, service, show
+    from azcmagent.commands import check, config, connect, extension, logs, service, show
 
     dispatch = cli.COMMANDS
     assert dispatch == {
@@ -54,5 +54,6 @@ def test_the_command_modules_exist_and_cli_dispatches_to_them():
         "check": check.cmd_check,
         "config": config.cmd_config,
         "logs": logs.cmd_logs,
+        "extension": extension.cmd_extension,
         "service": service.cmd_service,
     }

@@ -134,6 +134,9 @@ def cmd_connect(args: argparse.Namespace) -> int:
         "certificateThumbprint": thumbprint,
         "certificateNotAfter": issued.get("notAfter", ""),
         "resourceId": data.get("id") or machine_path,
+        # The system-assigned identity the portal gave the machine (HIMDS tokens) and its tags (HIMDS metadata).
+        "identityPrincipalId": str(identity_of(data).get("principalId") or ""),
+        "tags": data.get("tags") if isinstance(data.get("tags"), dict) else tags,
         "connectedAt": service.now_iso(),
     }
     config.write_json(paths.agentconfig, agentconfig)
@@ -185,3 +188,8 @@ def cmd_disconnect(args: argparse.Namespace) -> int:
             path.unlink()
     log.info("Successfully disconnected and cleaned up the local configuration", VM_Id=agentconfig["vmId"])
     return errors.OK
+
+
+def identity_of(machine: dict) -> dict:
+    identity_block = machine.get("identity")
+    return identity_block if isinstance(identity_block, dict) else {}

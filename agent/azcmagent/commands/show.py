@@ -38,6 +38,8 @@ def show_fields() -> list[tuple[str, str, str]]:
     if connected:
         portal_page = f"{a.get('portalUrl', '')}/portal{a.get('resourceId', '')}"
     services_state = "running" if service.running_pid() else "stopped"
+    # Extensions run in the agent service here (Azure has a service of its own for them).
+    extension_service = "disabled" if local.get("extensions.enabled") is False else services_state
     return [
         ("Resource Name", "resourceName", a.get("resourceName", "")),
         ("Resource Group Name", "resourceGroup", a.get("resourceGroup", "")),
@@ -65,6 +67,7 @@ def show_fields() -> list[tuple[str, str, str]]:
         ("Manufacturer", "manufacturer", str(detected.get("manufacturer", ""))),
         ("Model", "model", str(detected.get("model", ""))),
         ("Agent Service (himds)", "himdsStatus", services_state),
+        ("Extension Service (extensionservice)", "extensionServiceStatus", extension_service),
         ("Portal Page", "portalPage", portal_page),
     ]
 
