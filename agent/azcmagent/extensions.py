@@ -67,7 +67,10 @@ class ExtensionManager:
         self.paths, self.vm_id, self.key, self.kid = paths, vm_id, key, thumbprint.lower()
         self.send, self.downloader, self.stop, self.env = send, downloader, stop, env
         self.local_config = local_config
-        self.state = ExtensionState(paths.extensions_state)
+        for directory in (paths.extensions, paths.runcommands):  # scripts and output: for the agent's user only
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            directory.chmod(0o700)
+        self.state = ExtensionState(paths.extensions_state, vm_id=vm_id)
 
     # --- choosing ---------------------------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """``extensions/state.json``: what the extension manager applied, what is in flight, what is still to report.
 
 ```
-{"extensions":  {"<name>": {"sequence": 3, "operation": "install", "state": "Succeeded", "publisher": …, "type": …,
+{"vmId":        "<the machine identity these sequences belong to (a new connect starts afresh)>",
+ "extensions":  {"<name>": {"sequence": 3, "operation": "install", "state": "Succeeded", "publisher": …, "type": …,
                             "version": …, "time": …, "message": …}},
  "runCommands": {"<name>": {"sequence": 1, "state": "Succeeded", "time": …}},
  "inFlight":    {"kind": "extensions", "name": …, "sequence": 3, "operation": "install", "startTime": …,
@@ -28,10 +29,14 @@ KINDS = ("extensions", "runCommands")
 
 
 class ExtensionState:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, vm_id: str = "") -> None:
         self.path = path
         self._lock = threading.Lock()
         self.data = self._load()
+        if vm_id and self.data.get("vmId") != vm_id:
+            # Another identity (disconnect + connect): its sequences mean nothing for this one.
+            self.data = {"vmId": vm_id, "extensions": {}, "runCommands": {}, "inFlight": None, "outbox": []}
+            self._save()
 
     def _load(self) -> dict[str, Any]:
         data = config.read_json(self.path)

@@ -78,6 +78,15 @@ class Challenges:
         self.directory, self.lifetime, self.clock = directory, lifetime, clock
         self._open: dict[str, tuple[Path, float]] = {}
         self._lock = threading.Lock()
+        self._remove_stale()
+
+    def _remove_stale(self) -> None:
+        """Challenge files an earlier run left behind (it was killed): unusable, since only that run knew them."""
+        cutoff = time.time() - self.lifetime
+        for path in self.directory.glob("*.key") if self.directory.is_dir() else ():
+            with contextlib.suppress(OSError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
 
     def _prune(self) -> None:
         now = self.clock()

@@ -40,6 +40,7 @@ VERSION = 1
 MACHINE_TOKEN_SECONDS = 300  # the portal refuses machine tokens that live longer
 CLIENT_ASSERTION_SECONDS = 600
 MESSAGE_LIMIT = 4096  # bytes of UTF-8 in every message/output field of a report
+REPORT_BODY_LIMIT = 64 * 1024  # the portal refuses larger report bodies
 ENVELOPE_ALG = "RSA-OAEP-256+A256GCM"
 ENVELOPE_KINDS = ("extensions", "runCommands")
 EXTENSION_OPERATIONS = ("install", "update", "delete")
@@ -350,3 +351,24 @@ def run_command_report(
         "startTime": iso(start) if start is not None else stamp,
         "endTime": (iso(end) if end is not None else stamp) if terminal else None,
     }
+
+
+def _shrink_texts(body: dict[str, Any], limit: int) -> dict[str, Any]:
+    shrunk = json.loads(json.dumps(body))
+    for holder, key in [(shrunk, "output"), (shrunk, "error"), (shrunk, "executionMessage")] + [
+        (item, "message") for item in [shrunk.get("status") or {}, *(shrunk.get("substatuses") or [])]
+    ]:
+        if isinstance(holder.get(key), str):
+            holder[key] = tail_text(holder[key], limit)
+    return shrunk
+
+
+def encode_report(body: dict[str, Any], *, limit: int = REPORT_BODY_LIMIT) -> bytes:
+    """The report as UTF-8 JSON within the portal's body limit: output made of control characters is escaped six
+    bytes per character, so the text fields are cut further (keeping their ends) until the body fits."""
+    raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    text_limit = MESSAGE_LIMIT
+    while len(raw) > limit and text_limit > 64:
+        text_limit //= 2
+        raw = json.dumps(_shrink_texts(body, text_limit), ensure_ascii=False, separators=(",", ":")).encode()
+    return raw

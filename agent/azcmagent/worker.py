@@ -9,7 +9,6 @@ polls back off 5, 10, 20 … seconds up to the interval. The heartbeat loop keep
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
@@ -25,6 +24,7 @@ from azcmagent.goalstate import GoalState, parse_goal_state
 
 logger = logging.getLogger("himds")
 BACKOFF_BASE = 5.0
+MAX_POLL_SECONDS = 3600  # whatever nextPollSeconds says
 
 
 class GoalStateWorker(threading.Thread):
@@ -71,24 +71,32 @@ class GoalStateWorker(threading.Thread):
             logger.exception("The goal-state worker stopped on an error")
 
     def _loop(self) -> None:
-        self.manager.recover()
         failures = 0
         delay = 0.0
+        recovered = False
         while not self.stop_event.wait(delay):
-            self.manager.flush_outbox()
-            goal = self.poll()
-            if goal is None:
-                failures += 1
-                interval = self.goal.next_poll_seconds if self.goal else protocol.DEFAULT_POLL_SECONDS
-                delay = min(float(interval), BACKOFF_BASE * 2 ** (failures - 1)) * random.uniform(0.8, 1.0)  # noqa: S311 - jitter
-                continue
-            failures = 0
-            operation = self.manager.next_operation(goal)
-            if operation is not None and not self.stop_event.is_set():
-                self.manager.apply(operation)
-                delay = 0.0
-                continue
-            delay = goal.next_poll_seconds * random.uniform(0.9, 1.0)  # noqa: S311 - jitter
+            try:
+                if not recovered:
+                    self.manager.recover()
+                    recovered = True
+                self.manager.flush_outbox()
+                goal = self.poll()
+                if goal is not None:
+                    failures = 0
+                    operation = self.manager.next_operation(goal)
+                    if operation is not None and not self.stop_event.is_set():
+                        self.manager.apply(operation)
+                        delay = 0.0
+                        continue
+                    delay = min(goal.next_poll_seconds, MAX_POLL_SECONDS) * random.uniform(0.9, 1.0)  # noqa: S311
+                    continue
+            except Exception:  # a full disk, a bug: logged, and tried again after a pause rather than given up
+                logger.exception("The goal-state worker hit an error")
+            failures += 1
+            interval = min(
+                self.goal.next_poll_seconds if self.goal else protocol.DEFAULT_POLL_SECONDS, MAX_POLL_SECONDS
+            )
+            delay = min(float(interval), BACKOFF_BASE * 2 ** (failures - 1)) * random.uniform(0.8, 1.0)  # noqa: S311
 
     def _token(self, method: str, path: str, body: bytes = b"") -> str:
         return protocol.request_token(
@@ -132,7 +140,7 @@ class GoalStateWorker(threading.Thread):
             path = protocol.extension_status_path(self.vm_id, name)
         else:
             path = protocol.run_command_status_path(self.vm_id, name)
-        raw = json.dumps(body, separators=(",", ":")).encode()
+        raw = protocol.encode_report(body)
         headers = {"Authorization": f"Bearer {self._token('POST', path, raw)}", "Content-Type": "application/json"}
         try:
             response = self.http.post(path, content=raw, headers=headers)

@@ -75,6 +75,9 @@ def test_connect_with_a_service_principal_onboards_and_connects(
     assert agentconfig["certificateThumbprint"] == machine.certificate_thumbprint
     assert agentconfig["vmId"] == vm_id and agentconfig["resourceGroup"] == "arc-servers"
     assert agentconfig["tenantId"] == str(tenant.tenant_id) and agentconfig["portalUrl"] == tls_live_server.url
+    # For HIMDS: the machine identity the portal assigned, and the tags (metadata while the portal is unreachable).
+    assert agentconfig["identityPrincipalId"] == str(machine.identity_principal_id)
+    assert agentconfig["tags"] == {"Datacenter": "CH01", "City": "Baar", "Owner": "Shared Infrastructure Services"}
     assert stat.S_IMODE((agent.home / "certs" / "machine.key").stat().st_mode) == 0o600
 
     token = _arm_token(tls_live_server, tenant, sp, secret)

@@ -362,3 +362,29 @@ def test_the_new_settings_are_validated(tmp_path):
         assert refused.returncode == 23, refused.stdout
     stored = json.loads((tmp_path / "localconfig.json").read_text())
     assert stored == {"himds.port": 41000, "extensions.timeoutSeconds": 60, "himds.tokensDir": "/tmp/tokens"}
+
+
+def test_a_new_identity_starts_with_a_fresh_state(tmp_path):
+    sent = []
+    manager = _manager(tmp_path, sent)
+    goal = parse_goal_state({"etag": "1", "runCommands": [_run_command("rc", 1)]})
+    manager.apply(manager.next_operation(goal))
+    assert manager.next_operation(goal) is None
+    assert oct((tmp_path / "runcommands").stat().st_mode & 0o777) == "0o700"
+    reconnected = ExtensionManager(**{**manager_options(tmp_path), "vm_id": "vm-2"})
+    assert reconnected.next_operation(goal) is not None  # sequence 1 of the new machine was never applied
+    assert json.loads((tmp_path / "extensions" / "state.json").read_text())["vmId"] == "vm-2"
+
+
+def manager_options(tmp_path):
+    return {
+        "paths": config.Paths(tmp_path),
+        "vm_id": "vm-1",
+        "key": identity.new_key(),
+        "thumbprint": "AB" * 20,
+        "send": lambda kind, name, body: "ok",
+        "downloader": Downloader(portal_url="https://portal.test", ca_file=None, proxy=None),
+        "stop": threading.Event(),
+        "env": {},
+        "local_config": lambda: dict(config.LOCAL_DEFAULTS),
+    }

@@ -10,6 +10,7 @@ import socket
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import jwt
@@ -230,6 +231,18 @@ def test_challenge_files_are_one_time_private_and_expire(tmp_path):
     kept = challenges.issue()
     challenges.close()
     assert not kept.exists()
+
+
+def test_challenge_files_left_by_a_killed_run_are_removed_at_start(tmp_path):
+    directory = tmp_path / "tokens"
+    directory.mkdir()
+    old, fresh, other = directory / "old.key", directory / "fresh.key", directory / "notes.txt"
+    for path in (old, fresh, other):
+        path.write_text("x")
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    os.utime(other, (time.time() - 3600, time.time() - 3600))
+    Challenges(directory)
+    assert not old.exists() and fresh.exists() and other.exists()
 
 
 # --- azure-identity against the agent --------------------------------------------------------------------------

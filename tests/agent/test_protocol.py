@@ -301,3 +301,18 @@ def test_a_malformed_goal_state_is_refused(mutate):
         parse_goal_state(data)
     with pytest.raises(protocol.ProtocolError):
         parse_goal_state([])
+
+
+def test_a_report_of_control_characters_still_fits_the_portal_limit():
+    noise = bytes(range(1, 32)) * 200  # json escapes each as \\u00XX: six bytes
+    report = protocol.extension_report(
+        sequence=1, operation="install", state="Succeeded", message=noise, stdout=noise, stderr=noise, now=0
+    )
+    assert len(json.dumps(report).encode()) > 64 * 1024
+    raw = protocol.encode_report(report)
+    assert len(raw) <= 64 * 1024
+    decoded = json.loads(raw)
+    assert decoded["state"] == "Succeeded" and decoded["substatuses"][0]["message"]
+    assert noise.decode().endswith(decoded["substatuses"][0]["message"])  # the end of the output is kept
+    plain = protocol.run_command_report(sequence=1, state="Succeeded", stdout="é" * 100, now=0)
+    assert json.loads(protocol.encode_report(plain)) == plain and "é".encode() in protocol.encode_report(plain)
