@@ -119,7 +119,9 @@ class ExtensionManager:
         kind, name, sequence = flight["kind"], flight["name"], int(flight["sequence"])
         start = flight.get("startTime")
         if kind == "extensions":
-            entry = {**self.state.entry(kind, name), "operation": flight.get("operation", "install"), "state": "Failed"}
+            details = {k: flight[k] for k in ("publisher", "type", "version") if k in flight}
+            entry = {**self.state.entry(kind, name), **details, "operation": flight.get("operation", "install")}
+            entry["state"] = "Failed"
             report = protocol.extension_report(
                 sequence=sequence,
                 operation=flight.get("operation", "install"),
@@ -187,7 +189,15 @@ class ExtensionManager:
             return self._finish_extension(op, "Failed", f"protectedSettings could not be decrypted: {exc}", None, start)
         if not isinstance(protected, dict):
             return self._finish_extension(op, "Failed", "protectedSettings must be a JSON object", None, start)
-        self.state.begin("extensions", op.name, op.sequence, op.operation)
+        self.state.begin(
+            "extensions",
+            op.name,
+            op.sequence,
+            op.operation,
+            publisher=op.publisher,
+            type=op.type,
+            version=op.type_handler_version,
+        )
         self._best_effort(
             "extensions",
             op.name,

@@ -65,7 +65,8 @@ class ExtensionState:
     def in_flight(self) -> dict[str, Any] | None:
         return self.data["inFlight"]
 
-    def begin(self, kind: str, name: str, sequence: int, operation: str) -> None:
+    def begin(self, kind: str, name: str, sequence: int, operation: str, **details: Any) -> None:
+        """Record the operation about to start (``details``: what ``extension list`` shows if it never ends)."""
         with self._lock:
             self.data["inFlight"] = {
                 "kind": kind,
@@ -73,6 +74,7 @@ class ExtensionState:
                 "sequence": sequence,
                 "operation": operation,
                 "startTime": iso(),
+                **details,
             }
             self._save()
 

@@ -314,9 +314,12 @@ def test_an_operation_interrupted_by_a_restart_is_reported_once(tmp_path):
 
 
 def test_an_interrupted_extension_is_reported_failed(tmp_path):
-    _manager(tmp_path, []).state.begin("extensions", "CustomScript", 2, "update")
+    _manager(tmp_path, []).state.begin("extensions", "CustomScript", 2, "update", publisher="P", type="T", version="1")
     sent = []
-    _manager(tmp_path, sent).recover()
+    manager = _manager(tmp_path, sent)
+    manager.recover()
+    entry = manager.state.entry("extensions", "CustomScript")
+    assert (entry["state"], entry["publisher"], entry["type"], entry["sequence"]) == ("Failed", "P", "T", 2)
     ((_, _, body),) = sent
     assert (body["state"], body["operation"], body["sequence"]) == ("Failed", "update", 2)
     assert body["status"]["message"] == "The agent restarted while the extension operation was running"

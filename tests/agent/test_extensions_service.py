@@ -215,6 +215,10 @@ def test_run_commands_parameters_timeout_script_uri_and_delete(make_host, fake_p
     running = fake_portal.wait_for_report(host.vm_id, "runCommands", "greet", terminal=False)
     assert running["executionState"] == "Running" and running["endTime"] is None
     done = fake_portal.wait_for_report(host.vm_id, "runCommands", "greet")
+    assert [r["executionState"] for r in fake_portal.reports(host.vm_id, "runCommands", "greet")] == [
+        "Running",
+        "Succeeded",
+    ]
     assert (done["executionState"], done["exitCode"]) == ("Succeeded", 0)
     assert done["output"] == "hello world\ntoken length 12\n" and done["error"] == "warn\n"
     assert done["endTime"] and done["startTime"] <= done["endTime"]
