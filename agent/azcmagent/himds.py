@@ -203,7 +203,13 @@ class HimdsHandler(BaseHTTPRequestHandler):
             return self._error(400, "invalid_request", "resource must be an absolute URI or an application id.")
         authorization = self.headers.get("Authorization") or ""
         if not authorization:
-            path = self.server.challenges.issue()
+            try:
+                path = self.server.challenges.issue()
+            except OSError as exc:
+                logger.error("HIMDS cannot write a challenge file: %s", exc)
+                return self._error(
+                    500, "server_error", f"HIMDS cannot write its challenge file in {self.server.challenges.directory}."
+                )
             if path is None:
                 return self._error(429, "too_many_requests", "Too many open challenges: try again shortly.")
             return self._error(

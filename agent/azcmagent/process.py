@@ -106,10 +106,14 @@ def run_process(
         out.close()
         err.close()
         raise
-    if on_start is not None:
-        on_start(process.pid)
     timed_out = stopped = False
     try:
+        if on_start is not None:
+            try:
+                on_start(process.pid)
+            except BaseException:
+                stopped = True  # it could not be recorded: end it rather than leave it unaccounted for
+                raise
         timed_out, stopped = _pump(process, out, err, time.monotonic() + timeout, stop)
     finally:
         if timed_out or stopped:

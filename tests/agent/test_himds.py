@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import jwt
 import pytest
 from azcmagent.himds import Challenges, HimdsHandler, HimdsServer, is_loopback, valid_resource
@@ -289,3 +290,18 @@ def test_managed_identity_credential_gets_a_token_through_the_agent(make_host, f
     )
     assert claims["oid"] == host.principal_id and claims["idtyp"] == "app"
     assert [r["scope"] for r in fake_portal.token_requests] == ["https://management.azure.com/.default"]
+
+
+def test_an_unwritable_tokens_directory_is_a_clear_500(tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("x")
+    server = HimdsServer(port=0, tokens_dir=blocker / "tokens", identity=_Identity(), metadata=dict).start()
+    try:
+        response = httpx.get(
+            f"http://127.0.0.1:{server.server_address[1]}{TOKEN_PATH}",
+            params={"api-version": "2020-06-01", "resource": ARM},
+            headers={"Metadata": "true"},
+        )
+        assert response.status_code == 500 and "cannot write its challenge file" in response.json()["error_description"]
+    finally:
+        server.stop()
