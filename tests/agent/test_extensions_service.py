@@ -157,7 +157,7 @@ def test_types_without_a_handler_fail_honestly(make_host, fake_portal):
 
 def test_a_timeout_kills_the_process_group_and_heartbeats_go_on(make_host, fake_portal):
     host = make_host()
-    host.set_config(**{"extensions.timeoutSeconds": 3})
+    host.set_config(**{"extensions.timeoutSeconds": 4})
     host.start()
     command = {"commandToExecute": "sleep 300 & echo $! > bg.pid; sleep 300"}
     fake_portal.put_extension(host.vm_id, NAME, **CSE, settings=command)
@@ -165,7 +165,7 @@ def test_a_timeout_kills_the_process_group_and_heartbeats_go_on(make_host, fake_
     beats_before = len(fake_portal.heartbeats)
     report = _ext_report(fake_portal, host, 1)
     assert report["state"] == "Failed" and report["exitCode"] is None
-    assert "did not finish within 3 seconds and was killed" in report["status"]["message"]
+    assert "did not finish within 4 seconds and was killed" in report["status"]["message"]
     assert len(fake_portal.heartbeats) - beats_before >= 2, "heartbeats stopped while the handler ran"
     workdir = next((host.home / "extensions").rglob("bg.pid")).parent
     background = int((workdir / "bg.pid").read_text())
