@@ -55,6 +55,12 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
+def printable(value: str, limit: int = 40) -> str:
+    """``value`` shortened and safe to put in an error message: NUL, controls and surrogates as ``\\uXXXX``."""
+    short = value[:limit]
+    return "".join(c if c.isprintable() and not _SURROGATE.match(c) else f"\\u{ord(c):04x}" for c in short)
+
+
 def text_problem(value: str, *, max_length: int | None = None) -> str | None:
     """Why ``value`` is refused, or None when it is acceptable text."""
     if "\x00" in value:
@@ -81,7 +87,7 @@ def check_texts(values: Iterable[tuple[str, Any]], *, max_length: int | None = M
         check_text(name, target="(a parameter name)", max_length=200)
         for item in value if isinstance(value, list | tuple) else [value]:
             if isinstance(item, str):
-                check_text(item, target=name, max_length=max_length)
+                check_text(item, target=printable(name), max_length=max_length)
 
 
 def json_depth(raw: bytes) -> int:
@@ -114,9 +120,10 @@ def check_json_value(value: Any, *, limits: Limits = DEFAULT_LIMITS, target: str
                 raise TextRefused(f"The number has more than {MAX_INT_DIGITS} digits.", where)
         elif isinstance(item, Mapping):
             for key, child in item.items():
-                name = str(key)
-                check_text(name, target=f"{where}.{name[:40]}" if where else name[:40], max_length=1024)
-                stack.append((child, f"{where}.{name}" if where else name, depth + 1))
+                name = printable(str(key))
+                path = f"{where}.{name}" if where else name
+                check_text(str(key), target=path, max_length=1024)
+                stack.append((child, path, depth + 1))
         elif isinstance(item, list | tuple):
             for index, child in enumerate(item):
                 stack.append((child, f"{where}[{index}]", depth + 1))

@@ -8,7 +8,6 @@ JSON error otherwise). The client IP is ``REMOTE_ADDR``: behind a TLS proxy, the
 
 from __future__ import annotations
 
-import json
 import logging
 
 from django.conf import settings
@@ -19,6 +18,7 @@ from django.views.decorators.http import require_http_methods
 from redis import RedisError
 from rest_framework import serializers
 
+from arcportal import textguard
 from onboarding import services
 
 logger = logging.getLogger(__name__)
@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_BYTES = 16 * 1024
 DEFAULT_RATE_LIMIT = 30
 DEFAULT_RATE_WINDOW_SECONDS = 60
+REPORT_LIMITS = textguard.Limits(max_bytes=1024 * 1024, max_depth=8, max_string=64 * 1024)
 
 
 class OnboardingLogInput(serializers.Serializer):
@@ -94,10 +95,13 @@ def onboarding_log_put(request: HttpRequest) -> JsonResponse:
     if len(raw) > max_bytes:
         return _error(413, "RequestEntityTooLarge", f"A failure report can be at most {max_bytes} bytes.")
     try:
-        # Messages are tool output: keep them even if a byte sequence is not valid UTF-8.
-        data = json.loads(raw.decode("utf-8", errors="replace").lstrip("\ufeff"))
-    except ValueError:
-        return _error(400, "InvalidRequestContent", "The body must be a JSON object.")
+        # Messages are tool output: keep them even if a byte sequence is not valid UTF-8 (U+FFFD), but refuse what
+        # the text guard refuses (NUL, lone surrogates, deep nesting).
+        data = textguard.json_loads(raw.decode("utf-8", errors="replace"), limits=REPORT_LIMITS)
+    except textguard.TextRefused as exc:
+        if exc.message.startswith("not valid JSON"):
+            return _error(400, "InvalidRequestContent", "The body must be a JSON object.")
+        return _error(400, "InvalidRequestContent", f"The failure report was refused: {exc}")
     serializer = OnboardingLogInput(data=data)
     if not serializer.is_valid():
         return _error(400, "InvalidRequestContent", "The failure report is not valid.", serializer.errors)
