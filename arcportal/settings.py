@@ -199,6 +199,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 3600.0,
         "options": {"expires": 3600.0},
     },
+    "onboarding-failure-purge": {
+        # PUT /his/log is public: its reports are kept ARC_ONBOARDING_LOG_RETENTION_DAYS, at most _MAX_ROWS of them.
+        "task": "onboarding.tasks.onboarding_failure_purge_task",
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
+    },
     "webhook-requeue-stale": {
         # Deliveries written with a transition but never attempted (lost between commit and enqueue) go out again.
         "task": "machines.tasks.webhook_requeue_stale_task",
@@ -268,6 +274,9 @@ ARM_PAGE_SIZE = env.int("ARM_PAGE_SIZE", default=100)
 ARC_PKI_DIR = Path(env.str("ARC_PKI_DIR", default=str(VAR_DIR / "pki")))
 # Fernet key for extension protectedSettings at rest; derived from SECRET_KEY when unset (docs/security.md).
 ARC_FERNET_KEY = env.str("ARC_FERNET_KEY", default="")
+# Failure reports of PUT /his/log: kept this many days, at most this many rows (purged hourly by beat).
+ARC_ONBOARDING_LOG_RETENTION_DAYS = env.int("ARC_ONBOARDING_LOG_RETENTION_DAYS", default=30)
+ARC_ONBOARDING_LOG_MAX_ROWS = env.int("ARC_ONBOARDING_LOG_MAX_ROWS", default=10000)
 
 LOGGING = {
     "version": 1,
