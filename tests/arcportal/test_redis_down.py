@@ -30,11 +30,11 @@ def test_healthz_reports_the_cache_and_stays_up(client, redis_down):
     assert checks["beat_last_seen"] is None
 
 
-def test_a_failure_report_is_accepted_and_still_rate_limited(client, redis_down, settings, monkeypatch):
+def test_a_failure_report_is_accepted_and_still_rate_limited(client, redis_down, settings):
     """Issue 10, item 11: the limit does not fail open; each process counts in its own bounded memory."""
     from onboarding.api import his
 
-    monkeypatch.setattr(his, "_local", his.LocMemCache("test-his-log", {}))
+    his._local.clear()  # this process's fallback counters start empty
     settings.ARC_HIS_LOG_RATE_LIMIT = 3
     body = {"correlationId": "8d6f4a5e-1c2b-4e3f-9a8b-7c6d5e4f3a2b", "messageType": "X", "message": "curl failed"}
 
