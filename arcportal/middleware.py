@@ -57,12 +57,13 @@ MAX_PATH_LENGTH = 2048
 
 
 class InputGuardMiddleware:
-    """``arcportal.textguard`` for what no serializer or form sees whole: the path and every query parameter of every
-    request (raw ``request.GET`` reads included), and every form-encoded field outside the portal (the OAuth
-    endpoints). Text with NUL, a lone surrogate or more than ``textguard.MAX_FORM_TEXT`` characters is refused with
-    400 in the shape of its plane: an ARM error body, OAuth's ``invalid_request``, or the portal's 400 page. Portal
-    form bodies are guarded by ``arcportal.forms.GuardedForm`` (an error next to the field), JSON bodies by their
-    parsers (``arcportal.arm.parsers``, the agent plane)."""
+    """``arcportal.textguard`` at the edge, for what no serializer or form sees whole: the path, every query
+    parameter and every form-encoded field of every request (raw ``request.GET``/``POST`` reads and fields no form
+    declares included). Text with NUL, a lone surrogate or more than ``textguard.MAX_FORM_TEXT`` characters is
+    refused with 400 in the shape of its plane: an ARM error body, OAuth's ``invalid_request``, or the portal's 400
+    page; nothing behind it runs. Forms check again (``arcportal.forms.GuardedForm``: data that did not come from a
+    request, e.g. a list query rebuilt from ``next``), JSON bodies are guarded by their parsers
+    (``arcportal.arm.parsers``, the agent plane)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -71,16 +72,11 @@ class InputGuardMiddleware:
         try:
             textguard.check_text(request.path, target="the URL path", max_length=MAX_PATH_LENGTH)
             textguard.check_texts(request.GET.lists())
-            if request.method == "POST" and request.content_type in FORM_TYPES and not _is_portal(request):
+            if request.method == "POST" and request.content_type in FORM_TYPES:
                 textguard.check_texts(request.POST.lists())
         except textguard.TextRefused as exc:
             return refused_response(request, exc)
         return self.get_response(request)
-
-
-def _is_portal(request) -> bool:
-    path = request.path_info
-    return not (ARM_ERROR_PATHS.match(path) or OAUTH_ERROR_PATHS.match(path))
 
 
 def refused_response(request, exc: textguard.TextRefused) -> HttpResponse:
