@@ -188,3 +188,26 @@ def test_a_failing_flush_never_skips_the_sweep(buffer, monkeypatch):  # noqa: F8
     monkeypatch.setattr("machines.tasks.heartbeat_flush", broken)
     machine_status_sweep_task()
     assert stored(quiet).status == rules.DISCONNECTED
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        json.dumps({"osSku": "Debian\x0013"}).encode(),
+        json.dumps({"detectedProperties": {"model": "\ud800"}}).encode(),
+        ("[" * 5000 + "]" * 5000).encode(),
+    ],
+    ids=["nul", "lone-surrogate", "deep"],
+)
+def test_a_heartbeat_with_text_no_database_can_store_is_a_400_and_buffers_nothing(
+    buffer,  # noqa: F811
+    client,
+    agent_machine,  # noqa: F811
+    body,
+):
+    machine, key, thumbprint = agent_machine
+    response = _post(client, machine, key, thumbprint, body)
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "InvalidRequestContent"
+    assert buffer.pending() == {}
+    assert stored(machine).last_heartbeat_at == machine.last_heartbeat_at
