@@ -73,6 +73,10 @@ class InputGuardMiddleware:
             textguard.check_text(request.path, target="the URL path", max_length=MAX_PATH_LENGTH)
             textguard.check_texts(request.GET.lists())
             if request.method == "POST" and request.content_type in FORM_TYPES:
+                # Read the body first: a view may still read request.body after request.POST (the agent plane
+                # hashes it), which Django allows only when the body was read into memory (bounded by
+                # DATA_UPLOAD_MAX_MEMORY_SIZE; no view here takes file uploads).
+                request.body  # noqa: B018
                 textguard.check_texts(request.POST.lists())
         except textguard.TextRefused as exc:
             return refused_response(request, exc)

@@ -118,3 +118,13 @@ def test_nul_in_a_portal_query_string_or_path_is_the_400_page(portal):
         ).status_code
         == 400
     )
+
+
+def test_a_form_encoded_body_on_the_json_planes_is_a_4xx(tenant):
+    """The guard reads form bodies; a view that hashes request.body afterwards must still be able to read it."""
+    import uuid
+
+    client = Client(raise_request_exception=False)
+    for url in (f"/his/machines/{uuid.uuid4()}/heartbeat", "/his/log"):
+        response = client.post(url, {"osSku": "x"}, HTTP_AUTHORIZATION="Bearer x")  # multipart/form-data
+        assert 400 <= response.status_code < 500, (url, response.status_code)
