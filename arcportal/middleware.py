@@ -1,12 +1,15 @@
-"""Project middleware: Vary on HX-Request, and login required everywhere except the listed public planes."""
+"""Project middleware: Vary on HX-Request, login required everywhere except the listed public planes, and the
+input guard for every query string and form body."""
 
 import re
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpResponse
-from django.shortcuts import resolve_url
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import render, resolve_url
 from django.utils.cache import patch_vary_headers
+
+from arcportal import textguard
 
 # Planes with their own authentication (DESIGN.md §5) or none by design. Everything else needs a session.
 PUBLIC_PATHS = re.compile(
@@ -44,3 +47,50 @@ class LoginRequiredByDefaultMiddleware:
                 return response
             return redirect_to_login(request.get_full_path())
         return self.get_response(request)
+
+
+# Where a refusal must be ARM JSON (ARM plane, agent plane) or an OAuth error (identity endpoints).
+ARM_ERROR_PATHS = re.compile(r"^/(?:(?i:subscriptions)(?:/|$)|(?i:providers)/|his/)")
+OAUTH_ERROR_PATHS = re.compile(r"^/[^/]+/(?:oauth2/v2\.0/|v2\.0/\.well-known/|discovery/v2\.0/keys)")
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+MAX_PATH_LENGTH = 2048
+
+
+class InputGuardMiddleware:
+    """``arcportal.textguard`` at the edge, for what no serializer or form sees whole: the path, every query
+    parameter and every form-encoded field of every request (raw ``request.GET``/``POST`` reads and fields no form
+    declares included). Text with NUL, a lone surrogate or more than ``textguard.MAX_FORM_TEXT`` characters is
+    refused with 400 in the shape of its plane: an ARM error body, OAuth's ``invalid_request``, or the portal's 400
+    page; nothing behind it runs. Forms check again (``arcportal.forms.GuardedForm``: data that did not come from a
+    request, e.g. a list query rebuilt from ``next``), JSON bodies are guarded by their parsers
+    (``arcportal.arm.parsers``, the agent plane)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            textguard.check_text(request.path, target="the URL path", max_length=MAX_PATH_LENGTH)
+            textguard.check_texts(request.GET.lists())
+            if request.method == "POST" and request.content_type in FORM_TYPES:
+                # Read the body first: a view may still read request.body after request.POST (the agent plane
+                # hashes it), which Django allows only when the body was read into memory (bounded by
+                # DATA_UPLOAD_MAX_MEMORY_SIZE; no view here takes file uploads).
+                request.body  # noqa: B018
+                textguard.check_texts(request.POST.lists())
+        except textguard.TextRefused as exc:
+            return refused_response(request, exc)
+        return self.get_response(request)
+
+
+def refused_response(request, exc: textguard.TextRefused) -> HttpResponse:
+    where = f" ({exc.target})" if exc.target else ""
+    message = f"The request was refused{where}: {exc.message}"
+    if ARM_ERROR_PATHS.match(request.path_info):
+        code = "InvalidRequestUri" if exc.target == "the URL path" else "InvalidRequestContent"
+        return JsonResponse({"error": {"code": code, "message": message}}, status=400)
+    if OAUTH_ERROR_PATHS.match(request.path_info):
+        response = JsonResponse({"error": "invalid_request", "error_description": message}, status=400)
+        response["Cache-Control"] = "no-store"
+        return response
+    return render(request, "400.html", {"message": message}, status=400)

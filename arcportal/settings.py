@@ -49,6 +49,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "arcportal.middleware.InputGuardMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -198,6 +199,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 3600.0,
         "options": {"expires": 3600.0},
     },
+    "onboarding-failure-purge": {
+        # PUT /his/log is public: its reports are kept ARC_ONBOARDING_LOG_RETENTION_DAYS, at most _MAX_ROWS of them.
+        "task": "onboarding.tasks.onboarding_failure_purge_task",
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
+    },
     "webhook-requeue-stale": {
         # Deliveries written with a transition but never attempted (lost between commit and enqueue) go out again.
         "task": "machines.tasks.webhook_requeue_stale_task",
@@ -228,7 +235,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["arcportal.arm.authentication.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["arcportal.arm.parsers.GuardedJSONParser"],
     "EXCEPTION_HANDLER": "arcportal.arm.errors.arm_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
@@ -267,6 +274,9 @@ ARM_PAGE_SIZE = env.int("ARM_PAGE_SIZE", default=100)
 ARC_PKI_DIR = Path(env.str("ARC_PKI_DIR", default=str(VAR_DIR / "pki")))
 # Fernet key for extension protectedSettings at rest; derived from SECRET_KEY when unset (docs/security.md).
 ARC_FERNET_KEY = env.str("ARC_FERNET_KEY", default="")
+# Failure reports of PUT /his/log: kept this many days, at most this many rows (purged hourly by beat).
+ARC_ONBOARDING_LOG_RETENTION_DAYS = env.int("ARC_ONBOARDING_LOG_RETENTION_DAYS", default=30)
+ARC_ONBOARDING_LOG_MAX_ROWS = env.int("ARC_ONBOARDING_LOG_MAX_ROWS", default=10000)
 
 LOGGING = {
     "version": 1,

@@ -16,6 +16,7 @@ from django.db.models import F, QuerySet, Value
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from arcportal.forms import GuardedForm
 from machines import status as rules
 from machines import validation
 from machines.choices import OsType
@@ -178,6 +179,7 @@ class MachineFilterSet(django_filters.FilterSet):
     class Meta:
         model = Machine
         fields: list[str] = []
+        form = GuardedForm  # the text guard (arcportal.textguard) before any filter parses a value
 
     def __init__(self, data=None, queryset=None, *, now: datetime | None = None, thresholds=None, **kwargs):
         super().__init__(data, queryset=queryset, **kwargs)

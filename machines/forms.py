@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 
+from arcportal.forms import GuardedForm, parse_id
 from machines import validation
 from machines.regions import REGION_CHOICES
 
@@ -19,7 +20,7 @@ def _validated(func, *args):
         raise ValidationError(str(exc)) from exc
 
 
-class TagRowForm(forms.Form):
+class TagRowForm(GuardedForm):
     """One name/value row. A blank row is ignored; a value without a name is an error."""
 
     name = forms.CharField(required=False, strip=True, label="Name")
@@ -82,7 +83,7 @@ def tag_formset(*, data=None, initial: dict[str, str] | None = None, extra: int 
     return formset_class(data=data, initial=rows, prefix=prefix)
 
 
-class ResourceGroupCreateForm(forms.Form):
+class ResourceGroupCreateForm(GuardedForm):
     subscription = forms.ModelChoiceField(queryset=None, empty_label=None, label="Subscription")
     name = forms.CharField(label="Resource group", max_length=90, strip=False)
     location = forms.ChoiceField(label="Region", choices=REGION_CHOICES)
@@ -98,7 +99,7 @@ class ResourceGroupCreateForm(forms.Form):
         return _validated(validation.validate_resource_group_name, self.cleaned_data["name"])
 
 
-class ResourceGroupDeleteForm(forms.Form):
+class ResourceGroupDeleteForm(GuardedForm):
     """Azure's rule: type the resource group's name to confirm."""
 
     confirm_name = forms.CharField(
@@ -132,16 +133,16 @@ class MachineIdsField(forms.Field):
             return []
         if isinstance(value, str):
             value = [value]
-        try:
-            ids = sorted({int(item) for item in value})
-        except (TypeError, ValueError):
-            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+        parsed = [parse_id(item) for item in value]
+        if None in parsed:
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        ids = sorted(set(parsed))
         if len(ids) > self.limit:
             raise ValidationError(self.error_messages["too_many"], code="too_many", params={"limit": self.limit})
         return ids
 
 
-class MachineAssignTagsForm(forms.Form):
+class MachineAssignTagsForm(GuardedForm):
     """The list's *Assign tags*: one name/value pair merged into each selected machine's tags."""
 
     machine = MachineIdsField()
@@ -161,7 +162,7 @@ class MachineAssignTagsForm(forms.Form):
         return cleaned
 
 
-class MachineDeleteForm(forms.Form):
+class MachineDeleteForm(GuardedForm):
     """Azure's bulk delete: type "delete" to confirm."""
 
     machine = MachineIdsField()

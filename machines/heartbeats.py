@@ -18,6 +18,11 @@ Who flushes: beat every ``ARC_HEARTBEAT_FLUSH_SECONDS`` (2 s), the status sweep 
 tier itself — the request whose ``SET NX`` wins the lease (at most one per interval) flushes inline, so pending
 heartbeats reach the database within about one interval even while beat is down.
 
+Poison: text a database can't store (NUL, lone surrogates) is refused at the agent plane (400) and again here
+(``arcportal.textguard``); a row the database still refuses is isolated by ``heartbeat_writes`` and, like a
+malformed entry, moved to a bounded dead-letter list (``<base>dead``) and logged, so the rest of the batch lands.
+The replay check across Redis outages is ``machines.heartbeat_replay``.
+
 Crash safety: a flush first moves the pending hash to a processing hash (Lua, atomic: ``RENAME``, or a merge when
 a processing hash is left over), writes the database, and only then deletes what it wrote from the processing
 hash. A flush that dies in between leaves the processing hash; the next flush merges the new heartbeats into it
@@ -28,33 +33,65 @@ entries another flush merged in after it drained.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, NamedTuple
 
 import redis
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from arcportal import textguard
+from machines import heartbeat_replay as replay
 from machines import status as rules
-from machines.models import HeartbeatNonce, Machine
-from machines.services import AGENT_HEARTBEAT_FACTS, machine_record_heartbeat
+from machines.heartbeat_replay import (
+    REDIS_DOWN_BACKOFF_SECONDS,
+    REDIS_SOCKET_TIMEOUT_SECONDS,
+    HeartbeatNotVerifiable,
+    HeartbeatReplayed,
+    heartbeat_nonces_purge,
+)
+from machines.heartbeat_writes import FACT_FIELDS, PendingHeartbeat, dead_letter, heartbeats_write, parse_entries
+from machines.models import Machine
+from machines.services import machine_record_heartbeat
 
 logger = logging.getLogger(__name__)
 
-FACT_FIELDS: tuple[str, ...] = (*AGENT_HEARTBEAT_FACTS.values(), "detected_properties")
-REDIS_DOWN_BACKOFF_SECONDS = 5.0  # after a Redis error, write directly for this long before trying Redis again
+__all__ = [
+    "FACT_FIELDS",
+    "HeartbeatNotVerifiable",
+    "HeartbeatReplayed",
+    "PendingHeartbeat",
+    "heartbeat_flush",
+    "heartbeat_ingest",
+    "heartbeat_nonces_purge",
+    "heartbeats_write",
+]
 
-# KEYS: jti, pending, lease — ARGV: jti lifetime in s (0: no replay check), buffer (1/0), field, entry, lease in ms.
-# Returns -1 when the jti was seen before (nothing written), else 1 when this request won the flush lease, else 0.
+FACT_LIMITS = textguard.Limits(max_bytes=64 * 1024, max_depth=4, max_string=4096)
+
+# KEYS: jti, pending, lease, outage record — ARGV: jti lifetime in s (0: no replay check), buffer (1/0), field,
+# entry, lease in ms, the token's iat ('' = unknown), 1 when the database was checked already, skew, margin.
+# Returns -1 when the jti was seen before (nothing written), -3 when the token must be checked in the database
+# first and -4 when it can't be verified (heartbeat_replay, rules 2 and 3), else 1 when this request won the
+# flush lease, else 0.
 _ACCEPT = """
+if ARGV[6] ~= '' and ARGV[7] == '0' then
+  local record = redis.call('HMGET', KEYS[4], 'start', 'end')
+  local iat = tonumber(ARGV[6])
+  if record[1] and iat < tonumber(record[1]) + tonumber(ARGV[8]) then
+    return -4
+  end
+  if record[2] and iat < tonumber(record[2]) + tonumber(ARGV[9]) then
+    return -3
+  end
+end
 if ARGV[1] ~= '0' and not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
   return -1
 end
@@ -120,25 +157,11 @@ class _Keys:
     processing: str
     generation: str
     lease: str
+    outage: str
+    dead: str
 
     def nonce(self, nonce: str) -> str:
-        return f"{self.base}jti:{_nonce_key(nonce)}"
-
-
-def _nonce_key(nonce: str) -> str:
-    """The nonce itself, or its SHA-256 when it is long (a jti is the agent's choice): a bounded key."""
-    return nonce if len(nonce) <= 100 else "sha256:" + hashlib.sha256(nonce.encode()).hexdigest()
-
-
-class HeartbeatReplayed(Exception):
-    """The heartbeat token's ``jti`` was used before: nothing was recorded."""
-
-
-@dataclass(frozen=True)
-class PendingHeartbeat:
-    machine_id: int
-    at: datetime
-    facts: dict[str, Any]
+        return f"{self.base}jti:{replay.nonce_key(nonce)}"
 
 
 class _Redis(NamedTuple):
@@ -149,6 +172,7 @@ class _Redis(NamedTuple):
     finish: Any
     finish_fields: Any
     accept: Any
+    outage_merge: Any
 
 
 _clients: dict[str, _Redis] = {}
@@ -185,7 +209,13 @@ def _keys() -> _Keys:
     if found is None:
         base = f"arc:hb:{{{name}}}:"
         found = _keys_cache[name] = _Keys(
-            base, base + "pending", base + "processing", base + "generation", base + "lease"
+            base,
+            base + "pending",
+            base + "processing",
+            base + "generation",
+            base + "lease",
+            base + "outage",
+            base + "dead",
         )
     return found
 
@@ -201,8 +231,9 @@ def _client(url: str) -> _Redis:
         client = redis.Redis.from_url(
             url,
             socket_connect_timeout=0.5,
-            socket_timeout=2.0,
+            socket_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
             decode_responses=True,
+            encoding_errors="replace",  # bytes written around the portal must not make every drain fail
             retry_on_timeout=False,
             single_connection_client=True,
         )
@@ -212,6 +243,7 @@ def _client(url: str) -> _Redis:
             client.register_script(_FINISH),
             client.register_script(_FINISH_FIELDS),
             client.register_script(_ACCEPT),
+            client.register_script(replay.OUTAGE_MERGE),
         )
         _clients[url] = found
     return found
@@ -223,6 +255,7 @@ def _redis_usable(url: str) -> bool:
 
 def _redis_failed(url: str, exc: Exception) -> None:
     _down_until[url] = time.monotonic() + REDIS_DOWN_BACKOFF_SECONDS
+    replay.redis_failed(url)
     logger.warning("Redis at %s unavailable for heartbeats (%s): writing them directly", url, exc)
 
 
@@ -241,34 +274,51 @@ def heartbeat_ingest(
     known: Machine | None = None,
     nonce: str = "",
     nonce_ttl: int = 0,
+    issued_at: int | None = None,
 ) -> str:
     """Accept an authenticated heartbeat; returns the machine's status after it (always Connected).
 
     ``recorded_status`` is the machine's stored status as the caller loaded it; ``known`` (optional) is that
     loaded machine, so only facts that differ from it are buffered. ``nonce`` (e.g. ``<vmId>:<jti>``) is claimed for
-    ``nonce_ttl`` seconds before anything is recorded: a nonce claimed before raises ``HeartbeatReplayed``. A status
-    change is written at once (``machine_record_heartbeat``); a steady-state heartbeat goes to Redis unless Redis is
-    off or down. Raises ``NotFound`` (from the direct write) when the machine no longer exists.
+    ``nonce_ttl`` seconds before anything is recorded: a nonce claimed before raises ``HeartbeatReplayed``;
+    ``issued_at`` (the token's ``iat``) lets the claim cross Redis outages (``heartbeat_replay``), and a token that
+    can't be checked raises ``HeartbeatNotVerifiable``. Facts with text no database can store raise
+    ``textguard.TextRefused`` (nothing recorded). A status change is written at once (``machine_record_heartbeat``);
+    a steady-state heartbeat goes to Redis unless Redis is off or down. Raises ``NotFound`` (from the direct write)
+    when the machine no longer exists.
     """
     facts = dict(facts or {})
+    textguard.check_json_value(facts, limits=FACT_LIMITS)
     url = _redis_url()
     if not buffering_enabled() or not _redis_usable(url):
-        return _direct(machine_id=machine_id, at=at, facts=facts, nonce=nonce, nonce_ttl=nonce_ttl)
+        return _direct(machine_id=machine_id, at=at, facts=facts, nonce=nonce, nonce_ttl=nonce_ttl, issued_at=issued_at)
     buffer = recorded_status == rules.CONNECTED
     keys = _keys()
     entry = (
         json.dumps({"at": at.isoformat(), "f": _changed_facts(facts, known)}, separators=(",", ":")) if buffer else ""
     )
+    ttl = max(1, nonce_ttl) if nonce else 0
+    iat = "" if issued_at is None or not nonce else str(int(issued_at))
+    lease = int(flush_interval() * 1000) or 1
+    skew, margin = replay.CLOCK_SKEW_SECONDS, replay.RECOVERY_MARGIN_SECONDS
     try:
-        outcome = _client(url).accept(
-            keys=[keys.nonce(nonce), keys.pending, keys.lease],
-            args=[max(1, nonce_ttl) if nonce else 0, int(buffer), machine_id, entry, int(flush_interval() * 1000) or 1],
-        )
+        scripts = _client(url)
+        if replay.outage_began(url) is not None:  # first call since Redis failed: publish the outage first
+            replay.recovered(url, scripts.outage_merge, keys.outage)
+        args = [ttl, int(buffer), machine_id, entry, lease, iat, 0, skew, margin]
+        outcome = scripts.accept(keys=[keys.nonce(nonce), keys.pending, keys.lease, keys.outage], args=args)
+        if outcome == -3:  # issued around an outage: it may have been claimed in the database (rule 2)
+            if not replay.claim_in_database(nonce, at, ttl, recheck=True):
+                raise HeartbeatReplayed(nonce)
+            args[6] = 1
+            outcome = scripts.accept(keys=[keys.nonce(nonce), keys.pending, keys.lease, keys.outage], args=args)
     except redis.RedisError as exc:
         _redis_failed(url, exc)
-        return _direct(machine_id=machine_id, at=at, facts=facts, nonce=nonce, nonce_ttl=nonce_ttl)
+        return _direct(machine_id=machine_id, at=at, facts=facts, nonce=nonce, nonce_ttl=nonce_ttl, issued_at=issued_at)
     if outcome == -1:
         raise HeartbeatReplayed(nonce)
+    if outcome == -4:
+        raise HeartbeatNotVerifiable(nonce)
     if not buffer:
         return machine_record_heartbeat(machine_id=machine_id, at=at, facts=facts)
     if outcome == 1:
@@ -281,48 +331,25 @@ def heartbeat_ingest(
     return rules.CONNECTED
 
 
-def _direct(*, machine_id: int, at: datetime, facts: dict[str, Any], nonce: str, nonce_ttl: int) -> str:
-    """Without Redis: claim the nonce in the database, then write the heartbeat (one transaction)."""
+def _direct(
+    *, machine_id: int, at: datetime, facts: dict[str, Any], nonce: str, nonce_ttl: int, issued_at: int | None
+) -> str:
+    """Without Redis: claim the nonce in the database, then write the heartbeat (one transaction). While Redis is
+    failing, a token issued before the outage began may have been claimed there: refused (rule 1)."""
+    if nonce and replay.fallback_refuses(_redis_url(), issued_at):
+        raise HeartbeatNotVerifiable(nonce)
     with transaction.atomic():
-        if nonce and not _claim_nonce_in_database(nonce, at, nonce_ttl):
+        if nonce and not replay.claim_in_database(nonce, at, nonce_ttl):
             raise HeartbeatReplayed(nonce)
         return machine_record_heartbeat(machine_id=machine_id, at=at, facts=facts)
-
-
-def _claim_nonce_in_database(nonce: str, at: datetime, ttl: int) -> bool:
-    expires_at = at + timedelta(seconds=max(1, ttl))
-    try:
-        with transaction.atomic():  # a savepoint: the unique violation must not end the caller's transaction
-            HeartbeatNonce.objects.create(key=_nonce_key(nonce), expires_at=expires_at)
-    except IntegrityError:
-        return False
-    return True
-
-
-def heartbeat_nonces_purge(*, now: datetime) -> int:
-    """Delete the database nonces whose tokens have expired (their replays fail the expiry check anyway)."""
-    deleted, _ = HeartbeatNonce.objects.filter(expires_at__lt=now).delete()
-    return deleted
-
-
-def _parse(raw: list[str], now: datetime) -> list[PendingHeartbeat]:
-    rows = []
-    for field, value in zip(raw[::2], raw[1::2], strict=True):
-        try:
-            data = json.loads(value)
-            at = datetime.fromisoformat(data["at"])
-            facts = {k: v for k, v in (data.get("f") or {}).items() if k in FACT_FIELDS}
-            rows.append(PendingHeartbeat(int(field), min(at, now), facts))
-        except (ValueError, KeyError, TypeError):
-            logger.error("dropping malformed pending heartbeat %r: %r", field, value)
-    return rows
 
 
 def heartbeat_flush(*, now: datetime | None = None) -> int:
     """Write every pending heartbeat to the database (one bulk UPDATE); returns how many were pending.
 
     A heartbeat is never recorded later than ``now`` (default: the current time). Without Redis (not configured,
-    or not answering) there is nothing to flush and this returns 0.
+    or not answering) there is nothing to flush and this returns 0. Entries that can't be written (malformed,
+    refused text, or refused by the database) are dead-lettered and logged; the others are written.
     """
     if not buffering_enabled():
         return 0
@@ -336,102 +363,25 @@ def heartbeat_flush(*, now: datetime | None = None) -> int:
             keys=[keys.pending, keys.processing, keys.generation, keys.lease],
             args=[max(1, int(flush_interval() * 1000))],
         )
+        replay.publish_database_claims(url, scripts.outage_merge, keys.outage)
     except redis.RedisError as exc:
         logger.warning("heartbeat flush: Redis at %s unavailable (%s)", url, exc)
         return 0
     if not raw:
         return 0
-    rows = _parse(raw, now)
+    rows, bad = parse_entries(raw, now, limits=FACT_LIMITS)
+    rejected: list[tuple[PendingHeartbeat, str]] = []
     if rows:
-        heartbeats_write(rows=rows)
+        heartbeats_write(rows=rows, rejected=rejected)
+    if rejected:
+        entries = dict(zip(raw[::2], raw[1::2], strict=True))
+        bad += [(str(row.machine_id), entries.get(str(row.machine_id), ""), reason) for row, reason in rejected]
     # Only now that the database has them: forget them (unless another flush merged newer ones in meanwhile).
     try:
+        if bad:
+            dead_letter(scripts.client, keys.dead, bad, now)
         if not finish(keys=[keys.processing, keys.generation], args=[generation]):
             finish_fields(keys=[keys.processing], args=raw)
     except redis.RedisError as exc:
         logger.warning("heartbeat flush: could not clear the processing hash (%s); it is written again next time", exc)
-    return len(rows)
-
-
-def heartbeats_write(*, rows: list[PendingHeartbeat]) -> int:
-    """One bulk UPDATE for machines still recorded Connected, then ``machine_record_heartbeat`` for the others
-    (rare: recorded Offline/Expired while the heartbeat waited). Returns the number of machines written."""
-    by_id: dict[int, PendingHeartbeat] = {}
-    for row in rows:  # one per machine already (a hash field), but stay safe
-        if row.machine_id not in by_id or by_id[row.machine_id].at < row.at:
-            by_id[row.machine_id] = row
-    updated = _bulk_update(list(by_id.values()))
-    missed = set(by_id) - updated
-    written = len(updated)
-    if missed:
-        others = (
-            Machine.objects.filter(pk__in=missed).exclude(status=rules.CONNECTED).values_list("pk", "last_heartbeat_at")
-        )
-        for machine_id, last in others:
-            row = by_id[machine_id]
-            if last is None or last < row.at:
-                written += _record_transition(row)
-    return written
-
-
-@transaction.atomic
-def _record_transition(row: PendingHeartbeat) -> int:
-    # Re-check under the row lock: a direct write may have recorded a newer heartbeat since.
-    current = (
-        Machine.objects.select_for_update().filter(pk=row.machine_id).values_list("status", "last_heartbeat_at").first()
-    )
-    if current is None:
-        return 0
-    status, last = current
-    if last is not None and last >= row.at:
-        return 0
-    if status == rules.CONNECTED:
-        Machine.objects.filter(pk=row.machine_id).update(last_heartbeat_at=row.at, **row.facts)
-    else:
-        machine_record_heartbeat(machine_id=row.machine_id, at=row.at, facts=row.facts)
-    return 1
-
-
-def _columns() -> list[tuple[str, str]]:
-    """(model field, quoted column) of every fact a heartbeat may carry."""
-    quote = connection.ops.quote_name
-    return [(field, quote(Machine._meta.get_field(field).column)) for field in FACT_FIELDS]
-
-
-# Identifiers only come from the model's metadata; the data travel as one JSON parameter.
-_SQL_POSTGRESQL = """
-UPDATE {table} AS m
-   SET last_heartbeat_at = v.at, {sets}
-  FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, at timestamptz, {types})
- WHERE m.id = v.id AND m.status = %s AND (m.last_heartbeat_at IS NULL OR m.last_heartbeat_at < v.at)
-RETURNING m.id
-"""
-_SQL_SQLITE = """
-UPDATE {table} AS m
-   SET last_heartbeat_at = v.at, {sets}
-  FROM (SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.at') AS at, {extract}
-          FROM json_each(%s)) AS v
- WHERE m.id = v.id AND m.status = %s AND (m.last_heartbeat_at IS NULL OR m.last_heartbeat_at < v.at)
-RETURNING id
-"""
-
-
-def _bulk_update(rows: list[PendingHeartbeat]) -> set[int]:
-    """The one statement: returns the ids it updated."""
-    if not rows:
-        return set()
-    table = connection.ops.quote_name(Machine._meta.db_table)
-    columns = _columns()
-    sets = ", ".join(f"{col} = COALESCE(v.{field}, m.{col})" for field, col in columns)
-    if connection.vendor == "postgresql":
-        payload = [{"id": r.machine_id, "at": r.at.isoformat(), **r.facts} for r in rows]
-        types = ", ".join(f"{field} {'jsonb' if field == 'detected_properties' else 'text'}" for field, _ in columns)
-        sql = _SQL_POSTGRESQL.format(table=table, sets=sets, types=types)
-    else:
-        adapt = connection.ops.adapt_datetimefield_value
-        payload = [{"id": r.machine_id, "at": str(adapt(r.at)), **r.facts} for r in rows]
-        extract = ", ".join(f"json_extract(value, '$.{field}') AS {field}" for field, _ in columns)
-        sql = _SQL_SQLITE.format(table=table, sets=sets, extract=extract)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [json.dumps(payload, separators=(",", ":")), rules.CONNECTED])
-        return {row[0] for row in cursor.fetchall()}
+    return len(rows) + len(bad)

@@ -276,6 +276,9 @@ class HeartbeatNonce(models.Model):
 
     key = models.CharField(max_length=120, primary_key=True)
     expires_at = models.DateTimeField(db_index=True)
+    # Claimed while Redis was absent or failing (False: re-checked in Redis mode after an outage). The flush
+    # publishes the fallback claims' horizon to Redis (machines/heartbeat_replay.py, rule 2).
+    in_fallback = models.BooleanField(default=True)
 
     def __str__(self) -> str:
         return self.key

@@ -18,8 +18,13 @@ WEBHOOK_MAX_RETRIES = 6
 
 @shared_task
 def machine_status_sweep_task() -> dict:
-    # Heartbeats waiting in Redis first, so the sweep never marks Offline a machine whose heartbeat is pending.
-    heartbeat_flush()
+    # Heartbeats waiting in Redis first, so the sweep never marks Offline a machine whose heartbeat is pending. A
+    # flush that fails (the database refused something the isolation could not pin down) never skips the sweep:
+    # its batch stays in Redis for the next flush, and a machine it held is at worst marked Offline and back.
+    try:
+        heartbeat_flush()
+    except Exception:
+        logger.exception("heartbeat flush before the status sweep failed; sweeping anyway")
     now = timezone.now()
     result = machine_status_sweep(now=now)
     heartbeat_nonces_purge(now=now)

@@ -21,6 +21,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from arcportal.exceptions import ApplicationError
+from arcportal.forms import parse_id
 from arcportal.htmx import is_partial
 from machines import selectors, services, timeline
 from machines.choices import OsType
@@ -308,7 +309,7 @@ def _list_query_of(url: str) -> QueryDict:
 def _bulk_error(request: HttpRequest, form, dialog: str) -> HttpResponse:
     """Re-show the list the user came from with the dialog open and its errors inline; nothing was changed."""
     context, _ = _machine_list_context(request, _list_query_of(_next_list_url(request)))
-    selected = {int(pk) for pk in request.POST.getlist("machine") if pk.isdigit()}
+    selected = {pk for pk in map(parse_id, request.POST.getlist("machine")) if pk is not None}
     context.update({f"{dialog}_form": form, "open_dialog": dialog, "bulk_selected": selected})
     return render(request, "machines/machine_list.html", context, status=400)
 

@@ -13,10 +13,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from arcportal.exceptions import ApplicationError, NotFound
+from arcportal.forms import GuardedForm
 from machines import webhooks
 
 
-class WebhookCreateForm(forms.Form):
+class WebhookCreateForm(GuardedForm):
     url = forms.CharField(label="Payload URL", max_length=2000)
     scope = forms.ChoiceField(label="Scope")
 

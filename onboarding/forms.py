@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
+from arcportal.forms import GuardedForm
 from machines import selectors as machine_selectors
 from machines import validation
 from machines.regions import REGION_CHOICES
@@ -31,7 +32,7 @@ def _run(check, *args):
         raise forms.ValidationError(str(exc)) from exc
 
 
-class BasicsForm(forms.Form):
+class BasicsForm(GuardedForm):
     subscription = forms.ChoiceField(label="Subscription")
     resource_group_mode = forms.ChoiceField(
         label="Resource group",
@@ -237,7 +238,7 @@ class TagRow:
         self.name, self.value, self.error = name, value, error
 
 
-class TagsForm(forms.Form):
+class TagsForm(GuardedForm):
     """Physical location tags plus custom name/value rows (``tag_name``/``tag_value`` lists). Empty tags are omitted."""
 
     tag_datacenter = forms.CharField(label="Datacenter", required=False, strip=False)

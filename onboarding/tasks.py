@@ -3,8 +3,11 @@
 import logging
 
 from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
 
 from onboarding.device_codes import device_code_purge_expired
+from onboarding.services import onboarding_failures_purge
 
 logger = logging.getLogger(__name__)
 
@@ -15,4 +18,18 @@ def device_code_purge_expired_task() -> int:
     deleted = device_code_purge_expired()
     if deleted:
         logger.info("purged %d expired device codes", deleted)
+    return deleted
+
+
+@shared_task
+def onboarding_failure_purge_task() -> int:
+    """Beat, hourly: failure reports past ``ARC_ONBOARDING_LOG_RETENTION_DAYS``, and beyond the newest
+    ``ARC_ONBOARDING_LOG_MAX_ROWS``, are deleted."""
+    deleted = onboarding_failures_purge(
+        now=timezone.now(),
+        retention_days=settings.ARC_ONBOARDING_LOG_RETENTION_DAYS,
+        max_rows=settings.ARC_ONBOARDING_LOG_MAX_ROWS,
+    )
+    if deleted:
+        logger.info("purged %d onboarding failure reports", deleted)
     return deleted

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from arcportal import authz
 from arcportal.arm.views import public_base_url
 from arcportal.exceptions import ApplicationError
+from arcportal.forms import GuardedForm
 from machines.selectors import resource_group_list, subscription_list, tenant_get
 from onboarding import pki
 from onboarding import service_principals as sp_services
@@ -38,7 +39,7 @@ def scope_choices() -> list[tuple[str, str]]:
     return choices
 
 
-class ServicePrincipalCreateForm(forms.Form):
+class ServicePrincipalCreateForm(GuardedForm):
     display_name = forms.CharField(label="Name", max_length=200)
     role = forms.ChoiceField(label="Role", choices=[(r, r) for r in Role.values], initial=Role.ONBOARDING)
     scope = forms.ChoiceField(label="Scope")

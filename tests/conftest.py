@@ -54,10 +54,12 @@ def tls_live_server(transactional_db):
 def redis_down(settings, monkeypatch):
     """Production with Redis stopped: ``REDIS_URL`` and the Django cache both point at a closed port on 127.0.0.1
     (the machine's Redis is never stopped), and no process remembers an earlier Redis failure."""
-    from machines import heartbeats
+    from machines import heartbeat_replay, heartbeats
 
     closed = "redis://127.0.0.1:1/0"
     settings.REDIS_URL = closed
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": closed}}
     monkeypatch.setattr(heartbeats, "_down_until", {})
+    monkeypatch.setattr(heartbeat_replay, "_outage_began", {})
+    monkeypatch.setattr(heartbeat_replay, "_published_end", {})
     return closed

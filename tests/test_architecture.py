@@ -18,6 +18,7 @@ PURE_MODULES = [
     "arcportal/arm/ids.py",
     "onboarding/codes.py",
     "onboarding/quoting.py",
+    "arcportal/textguard.py",
 ]
 # .save()/.delete() on anything, and manager/queryset writes (Model.objects.create(), .update(), …).
 INSTANCE_WRITES = {"save", "delete"}

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import uuid
 from collections.abc import Mapping
@@ -29,6 +28,7 @@ from rest_framework.views import APIView
 
 from arcportal.arm.authentication import BearerTokenAuthentication
 from arcportal.arm.errors import ArmError, arm_error_response
+from arcportal.arm.parsers import guarded_json
 from arcportal.arm.versioning import request_api_version
 from arcportal.authz import can
 
@@ -122,24 +122,11 @@ class ArmApiView(APIView):
                 code="InvalidRequestContent",
                 status=400,
             )
-        try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ArmError(
-                f"The request content was invalid and could not be deserialized: {exc}.",
-                code="InvalidRequestContent",
-                status=400,
-            ) from exc
+        # The one text guard (arcportal.textguard): size, nesting, NUL, lone surrogates, huge numbers.
+        data = guarded_json(raw)
         if not isinstance(data, Mapping):
             raise ArmError(
                 "The request content was invalid and could not be deserialized: a JSON object is expected.",
-                code="InvalidRequestContent",
-                status=400,
-            )
-        if _contains_nul(data):
-            # No database stores U+0000 in text (PostgreSQL refuses it), so it is refused here, up front.
-            raise ArmError(
-                "The request content was invalid: strings can't contain the NUL character (U+0000).",
                 code="InvalidRequestContent",
                 status=400,
             )
@@ -154,16 +141,6 @@ class ArmApiView(APIView):
 
 def _has_control_characters(value: str) -> bool:
     return any(ord(char) < 32 or ord(char) == 127 for char in value)
-
-
-def _contains_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, Mapping):
-        return any(_contains_nul(key) or _contains_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_contains_nul(item) for item in value)
-    return False
 
 
 def arm_route(views: Mapping[str, type[APIView]], *, path: str):

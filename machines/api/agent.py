@@ -8,7 +8,11 @@
   Recorded through ``machines.heartbeats.heartbeat_ingest``: a status change is written at once with
   ``machine_record_heartbeat``; steady-state beats are buffered in Redis when it is configured.
   Failures answer 401 with a code (``InvalidToken``, ``UnknownThumbprint``, ``InvalidSignature``, ``TokenExpired``,
-  ``BodyMismatch``, ``ReplayedToken``), 410 ``MachineDeleted`` when no machine has that vmId any more, 403
+  ``BodyMismatch``, ``ReplayedToken``), 400 ``InvalidRequestContent`` for a body that is not a JSON object or
+  carries text no database can store (NUL, lone surrogates, nesting deeper than 4, over 64 KiB: ``arcportal.
+  textguard``), 503 ``ReplayCheckUnavailable`` for a token issued before a Redis outage this process can't look
+  past (``machines.heartbeat_replay``; retry with a fresh token), 410 ``MachineDeleted`` when no machine has that
+  vmId any more, 403
   ``Expired`` when the certificate expired or the machine is Expired (no heartbeat for ``ARC_EXPIRED_AFTER_DAYS``,
   until it is registered again); nothing about the machine changes on any failure.
   Hot path: one precompiled indexed query (``selectors_agent.machine_for_heartbeat``), the JWT parsed once with
@@ -20,7 +24,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import uuid
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -37,9 +40,9 @@ from django.views.decorators.http import require_POST
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from arcportal import authz
+from arcportal import authz, textguard
 from arcportal.exceptions import ApplicationError
-from machines.heartbeats import HeartbeatReplayed, heartbeat_ingest
+from machines.heartbeats import FACT_LIMITS, HeartbeatNotVerifiable, HeartbeatReplayed, heartbeat_ingest
 from machines.services import (
     load_public_key_b64,
     machine_heartbeat_facts,
@@ -213,9 +216,9 @@ def machine_heartbeat(request: HttpRequest, vm_id: str) -> JsonResponse:
     except HeartbeatRejected as exc:
         return _error(exc.status, exc.code, exc.message)
     try:
-        payload = json.loads(body or b"{}")
-    except ValueError:
-        return _error(400, "InvalidRequestContent", "The heartbeat body is not JSON.")
+        payload = textguard.json_loads(body or b"{}", limits=FACT_LIMITS)
+    except textguard.TextRefused as exc:
+        return _error(400, "InvalidRequestContent", f"The heartbeat body was refused: {exc}")
     if not isinstance(payload, dict):
         return _error(400, "InvalidRequestContent", "The heartbeat body must be a JSON object.")
     try:
@@ -227,9 +230,21 @@ def machine_heartbeat(request: HttpRequest, vm_id: str) -> JsonResponse:
             known=machine,
             nonce=f"{vm}:{claims['jti']}",
             nonce_ttl=replay_window_seconds(claims, now),
+            issued_at=int(claims["iat"]),
         )
+    except textguard.TextRefused as exc:
+        return _error(400, "InvalidRequestContent", f"The heartbeat body was refused: {exc}")
     except HeartbeatReplayed:
         return _error(401, "ReplayedToken", "This heartbeat token was already used (jti seen before).")
+    except HeartbeatNotVerifiable:
+        response = _error(
+            503,
+            "ReplayCheckUnavailable",
+            "This heartbeat token was issued before an outage of the portal's replay store and can't be checked; "
+            "send the next heartbeat with a fresh token.",
+        )
+        response["Retry-After"] = "5"
+        return response
     except ApplicationError:
         return _error(410, "MachineDeleted", f"No machine with vmId {vm} exists any more.")
     return JsonResponse({"status": status, "nextHeartbeatSeconds": settings.ARC_HEARTBEAT_INTERVAL_SECONDS})

@@ -30,11 +30,26 @@ def test_healthz_reports_the_cache_and_stays_up(client, redis_down):
     assert checks["beat_last_seen"] is None
 
 
-def test_a_failure_report_is_accepted_without_its_rate_limit(client, redis_down):
+def test_a_failure_report_is_accepted_and_still_rate_limited(client, redis_down, settings):
+    """Issue 10, item 11: the limit does not fail open; each process counts in its own bounded memory."""
+    from onboarding.api import his
+
+    his._local.clear()  # this process's fallback counters start empty
+    settings.ARC_HIS_LOG_RATE_LIMIT = 3
     body = {"correlationId": "8d6f4a5e-1c2b-4e3f-9a8b-7c6d5e4f3a2b", "messageType": "X", "message": "curl failed"}
-    response = client.put("/his/log", data=json.dumps(body), content_type="application/json")
-    assert response.status_code in (200, 201), response.content
-    assert OnboardingFailure.objects.filter(message_type="X").count() == 1
+
+    def put(ip: str):
+        return client.put("/his/log", data=json.dumps(body), content_type="application/json", REMOTE_ADDR=ip)
+
+    for _ in range(3):
+        response = put("198.51.100.7")
+        assert response.status_code == 201, response.content
+    refused = put("198.51.100.7")
+    assert refused.status_code == 429 and refused["Retry-After"]
+    assert put("198.51.100.8").status_code == 201  # per address
+    for n in range(30):  # and for all addresses together: at most 10 × the limit per window in this process
+        put(f"203.0.113.{n}")
+    assert OnboardingFailure.objects.filter(message_type="X").count() == 3 * his.FALLBACK_TOTAL_FACTOR
 
 
 def test_device_sign_in_says_it_is_unavailable_and_approves_nothing(portal_client, redis_down):

@@ -121,3 +121,24 @@ def test_errors_page_lists_reports_with_the_generation_that_made_the_script(port
 
 def test_errors_page_needs_a_signed_in_user(client):
     assert client.get("/portal/onboarding-errors").status_code == 302
+
+
+def test_stored_reports_are_capped_by_age_and_count(settings):
+    """Issue 10, item 11: beat purges reports past the retention and beyond the newest ARC_ONBOARDING_LOG_MAX_ROWS."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from arcportal import settings as project_settings
+    from onboarding.tasks import onboarding_failure_purge_task
+
+    settings.ARC_ONBOARDING_LOG_RETENTION_DAYS = 30
+    settings.ARC_ONBOARDING_LOG_MAX_ROWS = 5
+    rows = [OnboardingFailure.objects.create(correlation_id=f"c{i}", message_type="X") for i in range(9)]
+    OnboardingFailure.objects.filter(pk__in=[r.pk for r in rows[:2]]).update(
+        received_at=timezone.now() - timedelta(days=31)
+    )
+    assert onboarding_failure_purge_task() == 4  # 2 too old, then 2 beyond the newest 5
+    assert sorted(OnboardingFailure.objects.values_list("correlation_id", flat=True)) == [f"c{i}" for i in range(4, 9)]
+    entry = project_settings.CELERY_BEAT_SCHEDULE["onboarding-failure-purge"]
+    assert entry["task"] == "onboarding.tasks.onboarding_failure_purge_task" and entry["schedule"] == 3600.0
