@@ -69,7 +69,7 @@ def resource_group_create(
     name = _check(validation.validate_resource_group_name, name)
     location = _check(validation.validate_location, location)
     tags = _check(validation.validate_tags, tags)
-    if ResourceGroup.objects.filter(subscription=subscription, name__iexact=name).exists():
+    if ResourceGroup.objects.filter(subscription=subscription, name__iexact_ascii=name).exists():
         raise Conflict(f"A resource group named '{name}' already exists.", code="ResourceGroupExists")
     try:
         with transaction.atomic():
@@ -97,7 +97,9 @@ def resource_group_create_or_update(
     name = _check(validation.validate_resource_group_name, name)
     location = _check(validation.validate_location, location)
     tags = _check(validation.validate_tags, tags)
-    existing = ResourceGroup.objects.select_for_update().filter(subscription=subscription, name__iexact=name).first()
+    existing = (
+        ResourceGroup.objects.select_for_update().filter(subscription=subscription, name__iexact_ascii=name).first()
+    )
     if existing is None:
         group = resource_group_create(subscription=subscription, name=name, location=location, tags=tags)
         if managed_by:
@@ -220,7 +222,7 @@ def machine_create_or_update(
     if tags is not None:
         tags = _check(validation.validate_tags, tags)
     properties = properties or {}
-    machine = Machine.objects.select_for_update().filter(resource_group=resource_group, name__iexact=name).first()
+    machine = Machine.objects.select_for_update().filter(resource_group=resource_group, name__iexact_ascii=name).first()
     created = machine is None
     if created:
         machine = Machine(resource_group=resource_group, name=name, created_by=actor, created_by_type=actor_type)
@@ -308,7 +310,7 @@ def machines_delete(*, machine_ids: Iterable[int]) -> int:
 
 
 def machine_get_by_name(*, resource_group: ResourceGroup, name: str) -> Machine:
-    machine = Machine.objects.filter(resource_group=resource_group, name__iexact=name).first()
+    machine = Machine.objects.filter(resource_group=resource_group, name__iexact_ascii=name).first()
     if machine is None:
         raise NotFound(
             f"The Resource 'Microsoft.HybridCompute/machines/{name}' under resource group "
@@ -458,7 +460,9 @@ def machine_register(
     vm_uuid = str(properties.get("vmUuid") or "").strip()
     if not properties.get("vmId"):
         raise Invalid("properties.vmId is required to register an agent.", target="properties.vmId")
-    existing = Machine.objects.select_for_update().filter(resource_group=resource_group, name__iexact=name).first()
+    existing = (
+        Machine.objects.select_for_update().filter(resource_group=resource_group, name__iexact_ascii=name).first()
+    )
     if existing is not None and existing.client_public_key:
         same_hardware = bool(vm_uuid) and existing.vm_uuid.lower() == vm_uuid.lower()
         if not same_hardware:
@@ -623,7 +627,7 @@ def extension_create_or_update(
     name = _check(validation.validate_extension_name, name)
     location = _check(validation.validate_location, location) if location else machine.location
     tags = _check(validation.validate_tags, tags) if tags is not None else None
-    extension = Extension.objects.select_for_update().filter(machine=machine, name__iexact=name).first()
+    extension = Extension.objects.select_for_update().filter(machine=machine, name__iexact_ascii=name).first()
     created = extension is None
     if created:
         extension = Extension(machine=machine, name=name)
