@@ -504,7 +504,11 @@ class MachineOutput(CompactSerializer):
         }
 
     @extend_schema_field(ExtensionOutput(many=True))
-    def get_resources(self, obj) -> list:
+    def get_resources(self, obj) -> list | None:
+        """The machine's extensions, left out for callers who may not read extensions (``may_read_extensions``)."""
+        may_read = self.context.get("may_read_extensions")
+        if may_read is None or not may_read(obj):
+            return None
         return ExtensionOutput(obj.extensions.all(), many=True, context=self.context).data
 
 

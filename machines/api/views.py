@@ -37,11 +37,17 @@ class ArmOperation(ArmApiView):
 
     def output_context(self) -> dict[str, Any]:
         tenant = selectors.tenant_get()
+        principal = self.request.user
         return {
             "now": timezone.now(),
             "thresholds": status_thresholds(),
             "tenant_id": str(tenant.tenant_id) if tenant else "",
             "request": self.request,
+            # A machine body's ``resources`` are its extensions (settings included): only for callers who may
+            # read them (not the Onboarding role).
+            "may_read_extensions": lambda machine: authz.can(
+                principal, authz.READ, f"{machine.arm_id}/{ids.EXTENSIONS}"
+            ),
         }
 
     def validated(self, serializer_class, data: dict[str, Any]) -> dict[str, Any]:
