@@ -80,7 +80,7 @@ class BasicsForm(forms.Form):
         max_length=200,
         initial=DEFAULT_SP_NAME,
         help_text="Created when the script is generated, with the role Azure Connected Machine Onboarding on the "
-        "subscription. Its secret is put in the script and shown nowhere else.",
+        "resource group chosen above. Its secret is put in the script and shown nowhere else.",
     )
     service_principal_id = forms.CharField(label="Application (client) ID", required=False, max_length=36)
     service_principal_secret = forms.CharField(

@@ -1,4 +1,5 @@
-"""The machine identity: an RSA key pair made on the machine, a CSR proving possession, signed heartbeat JWTs."""
+"""The machine identity: an RSA key pair made on the machine, a CSR proving possession, signed heartbeat JWTs, and
+the proof of possession of a machine's current key that re-attaching a registered machine needs."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 HEARTBEAT_TOKEN_SECONDS = 300
+KEY_PROOF_HEADER = "X-ArcPortal-Key-Proof"
+KEY_PROOF_TYPE = "arc-key-proof+jwt"
+KEY_PROOF_SECONDS = 120
 
 
 def new_key() -> rsa.RSAPrivateKey:
@@ -81,3 +85,22 @@ def heartbeat_token(
     }
     headers = {"x5t": b64url(bytes.fromhex(thumbprint))}
     return jwt.encode(claims, key, algorithm="RS256", headers=headers)
+
+
+def key_proof(
+    key: rsa.RSAPrivateKey, *, method: str, path: str, body: bytes, now: float | None = None, jti: str | None = None
+) -> str:
+    """Proof that this host holds ``key``, the key the portal has on record for the machine, bound to one request:
+    ``htm``/``htu`` = method and path, ``bodySha256`` = the exact body (which names the new key and vmId).
+    Sent as ``X-ArcPortal-Key-Proof`` with the registration PUT of a machine that is already registered."""
+    issued = int(now if now is not None else time.time())
+    claims = {
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued + KEY_PROOF_SECONDS,
+        "jti": jti or str(uuid.uuid4()),
+        "htm": method.upper(),
+        "htu": path,
+        "bodySha256": b64url(hashlib.sha256(body).digest()),
+    }
+    return jwt.encode(claims, key, algorithm="RS256", headers={"typ": KEY_PROOF_TYPE})

@@ -282,11 +282,19 @@ class MachinePutInput(serializers.Serializer):
     properties = MachinePropertiesInput(required=False)
 
 
+class MachinePatchPropertiesInput(MachineUpdatePropertiesInput):
+    """A PATCH's properties. ``vmId`` and ``clientPublicKey`` are accepted only unchanged (what GET returned):
+    the service answers 400 ``PropertyChangeNotAllowed`` to any other value."""
+
+    vmId = serializers.UUIDField(required=False, allow_null=True)
+    clientPublicKey = serializers.CharField(required=False, allow_blank=True)
+
+
 class MachinePatchInput(serializers.Serializer):
     tags = TagsField(required=False)
     identity = IdentityInput(required=False)
     kind = serializers.ChoiceField(choices=MACHINE_KINDS, required=False, allow_null=True)
-    properties = MachineUpdatePropertiesInput(required=False)
+    properties = MachinePatchPropertiesInput(required=False)
 
 
 class ExtensionInstanceViewStatusOutput(serializers.Serializer):

@@ -23,9 +23,10 @@ from arcportal.arm.pagination import paginate
 from arcportal.arm.schema import ArmAutoSchema, error_responses
 from arcportal.arm.views import ArmApiView
 from arcportal.exceptions import NotFound
-from machines import selectors, services, validation
+from machines import keyproof, selectors, services, validation
 from machines.api import serializers as s
 from machines.conf import status_thresholds
+from machines.keyproof import KeyProof
 from machines.models import Machine, ResourceGroup, Subscription
 
 SKIPTOKEN_PARAMETER = OpenApiParameter("$skiptoken", str, OpenApiParameter.QUERY, description="Continuation token.")
@@ -372,7 +373,9 @@ class MachineCreateOrUpdateApi(ArmOperation):
     """PUT answers 200 also when it creates (the SDK's plain ``create_or_update`` raises on 201).
 
     A PUT carrying ``properties.clientPublicKey`` is an agent registering its machine (``azcmagent connect``):
-    it needs the ``onboard`` permission too and goes to ``machines.services.machine_register``.
+    it needs the ``onboard`` permission too and goes to ``machines.services.machine_register``. Re-registering a
+    machine that already has an agent key needs ``X-ArcPortal-Key-Proof``, a JWT signed by that key and bound to
+    this request (``machines.keyproof``).
     """
 
     operation_id = "Machines_CreateOrUpdate"
@@ -399,6 +402,12 @@ class MachineCreateOrUpdateApi(ArmOperation):
                 onboarded_by=actor,
                 actor=actor,
                 actor_type=actor_type,
+                key_proof=KeyProof(
+                    token=request.headers.get(keyproof.HEADER, ""),
+                    method=request.method,
+                    path=request.path,
+                    body=request._request.body,
+                ),
             )
         else:
             result = services.machine_create_or_update(
@@ -452,7 +461,8 @@ class MachineDeleteApi(ArmOperation):
         group = self.get_resource_group(subscriptionId, resourceGroupName)
         machine = self.find_machine(group, machineName)
         if machine is not None:
-            services.machine_delete(machine=machine)
+            actor, actor_type = self.actor
+            services.machine_delete(machine=machine, actor=actor, actor_type=actor_type)
         return Response(status=204)
 
 
