@@ -61,3 +61,11 @@ def redis_down(settings, monkeypatch):
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": closed}}
     monkeypatch.setattr(heartbeats, "_down_until", {})
     return closed
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Every test starts with an empty test cache (locmem): rate-limit counters never carry over between tests."""
+    from django.core.cache import cache
+
+    cache.clear()
