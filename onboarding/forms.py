@@ -87,8 +87,10 @@ class BasicsForm(forms.Form):
         label="Service principal secret",
         required=False,
         max_length=500,
-        widget=forms.PasswordInput(render_value=True, attrs={"autocomplete": "off"}),
-        help_text="Paste the secret, or leave it empty: the script then holds a placeholder for you to fill in.",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Paste the secret, or leave it empty: the script then holds a placeholder for you to fill in. "
+        "A pasted secret is kept on the server (encrypted) until the script is generated, once, and never shown "
+        "again.",
     )
 
     def __init__(self, *args, mode: str = MODE_SINGLE, **kwargs):
