@@ -128,10 +128,15 @@ def resource_group_update_tags(*, resource_group: ResourceGroup, tags: Mapping[s
 
 
 @transaction.atomic
-def resource_group_delete(*, resource_group: ResourceGroup) -> int:
-    """Delete a group and, as Azure does, every machine and extension in it. Returns the machines deleted."""
+def resource_group_delete(*, resource_group: ResourceGroup, actor: str = "", actor_type: str = "User") -> int:
+    """Delete a group and, as Azure does, every machine and extension in it. Returns the machines deleted. Logged
+    with who did it, like ``machine_delete``."""
     machine_count = resource_group.machines.count()
+    arm_id = resource_group.arm_id
     resource_group.delete()
+    logger.info(
+        "resource group %s deleted with its %d machines by %s (%s)", arm_id, machine_count, actor or "-", actor_type
+    )
     return machine_count
 
 

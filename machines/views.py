@@ -489,7 +489,7 @@ def resource_group_delete(request: HttpRequest, subscription_id: str, resource_g
     machine_count = selectors.resource_group_machine_count(resource_group=group)
     form = ResourceGroupDeleteForm(request.POST or None, resource_group_name=group.name)
     if request.method == "POST" and form.is_valid():
-        deleted = services.resource_group_delete(resource_group=group)
+        deleted = services.resource_group_delete(resource_group=group, actor=request.user.get_username())
         messages.success(
             request, f"Deleted resource group '{group.name}' and its {deleted} machine{'s' if deleted != 1 else ''}."
         )

@@ -35,7 +35,7 @@ class InvalidCredentials(Exception):
 
 
 # One answer for an unknown client id and a wrong secret (the token endpoint must not tell which ids exist).
-WRONG_CREDENTIALS = "Invalid client credentials: the client id is unknown or the client secret is wrong."
+WRONG_CREDENTIALS = "Invalid client secret provided, or no application with this client id exists."
 
 
 @functools.lru_cache(maxsize=8)

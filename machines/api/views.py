@@ -284,7 +284,8 @@ class ResourceGroupDeleteApi(ArmOperation):
     def delete(self, request, subscriptionId, resourceGroupName):
         self.require(authz.DELETE, ids.resource_group_id(subscriptionId, resourceGroupName))
         group = self.get_resource_group(subscriptionId, resourceGroupName)
-        services.resource_group_delete(resource_group=group)
+        actor, actor_type = self.actor
+        services.resource_group_delete(resource_group=group, actor=actor, actor_type=actor_type)
         return Response(status=200)
 
 

@@ -240,3 +240,12 @@ def test_a_placeholder_without_a_key_is_still_adopted_by_the_first_agent(path, a
     response = ArmClient(token).put(f"{path}?{API}", registration(KEY_A))
     assert response.status_code == 200, response.content
     assert Machine.objects.get().client_public_key == identity.public_key_b64(KEY_A)
+
+
+def test_deleting_the_resource_group_is_logged_with_who_did_it(onboarded, subscription, sp_token, caplog):
+    token, owner = sp_token("Owner")
+    with caplog.at_level(logging.INFO, logger="machines.services"):
+        assert ArmClient(token).delete(f"{rg_path(subscription, 'arc')}?{RG_API}").status_code == 200
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("resource group" in line and str(owner.client_id) in line and "1 machines" in line for line in lines)
+    assert not Machine.objects.exists()
