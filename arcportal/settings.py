@@ -278,6 +278,18 @@ ARC_FERNET_KEY = env.str("ARC_FERNET_KEY", default="")
 ARC_ONBOARDING_LOG_RETENTION_DAYS = env.int("ARC_ONBOARDING_LOG_RETENTION_DAYS", default=30)
 ARC_ONBOARDING_LOG_MAX_ROWS = env.int("ARC_ONBOARDING_LOG_MAX_ROWS", default=10000)
 
+# --- Abuse limits (arcportal/ratelimits.py, django-ratelimit; rates are "count/[n]period", e.g. 10/10m) ----------
+# Failed sign-ins (token endpoint and portal sign-in page) per client IP and per client id / user name; requests
+# to /devicecode per IP. Counted in the default cache; refused with 503 while it does not answer.
+ARC_RATE_LIMIT_SIGNIN_PER_IP = env.str("ARC_RATE_LIMIT_SIGNIN_PER_IP", default="30/10m")
+ARC_RATE_LIMIT_SIGNIN_PER_ACCOUNT = env.str("ARC_RATE_LIMIT_SIGNIN_PER_ACCOUNT", default="10/10m")
+ARC_RATE_LIMIT_DEVICECODE_PER_IP = env.str("ARC_RATE_LIMIT_DEVICECODE_PER_IP", default="30/10m")
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_CACHE_PREFIX = "rl:"
+# Webhook receivers that may be internal (loopback, private, link-local …): host names, ".example.com" suffixes,
+# IP addresses or networks. Every other webhook URL must resolve to public addresses only (machines/egress.py).
+ARC_WEBHOOK_ALLOWED_HOSTS = env.list("ARC_WEBHOOK_ALLOWED_HOSTS", default=[])
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

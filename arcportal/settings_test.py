@@ -20,3 +20,5 @@ ARC_PKI_DIR = VAR_DIR / "test-pki"
 # WhiteNoise only warns about a missing STATIC_ROOT; tests serve static files through the finders.
 WHITENOISE_USE_FINDERS = True
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
+# Webhook receivers in tests live under the reserved .test domain (RFC 2606): allowed without DNS (machines/egress.py).
+ARC_WEBHOOK_ALLOWED_HOSTS = [".test"]

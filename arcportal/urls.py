@@ -4,10 +4,11 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from arcportal import views
+from arcportal.signin import SignInView
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", SignInView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Portal pages (session login).
     path("", include("machines.urls")),

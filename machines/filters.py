@@ -192,7 +192,7 @@ class MachineFilterSet(django_filters.FilterSet):
         return order_machines(queryset, self.form.cleaned_data.get("sort"))
 
     def filter_resource_group(self, queryset, name, value):
-        return queryset.filter(resource_group__name__iexact=value.strip())
+        return queryset.filter(resource_group__name__iexact_ascii=value.strip())
 
     def filter_status(self, queryset, name, value):
         return queryset.filter(status_q(value, now=self.now, thresholds=self.thresholds))

@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models.functions import Lower
 
 from machines.choices import MachineStatus, OsType, ProvisioningState
+from machines.lookups import AsciiLower
 from machines.querysets import MachineQuerySet
 
 
@@ -56,8 +57,9 @@ class ResourceGroup(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
+            # Names fold ASCII letters only, the same on every database (machines.lookups).
             models.UniqueConstraint(
-                "subscription", Lower("name"), name="resource_group_name_unique_ci_per_subscription"
+                "subscription", AsciiLower("name"), name="resource_group_name_unique_ascii_ci_per_subscription"
             ),
         ]
 
@@ -131,7 +133,9 @@ class Machine(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint("resource_group", Lower("name"), name="machine_name_unique_ci_per_resource_group"),
+            models.UniqueConstraint(
+                "resource_group", AsciiLower("name"), name="machine_name_unique_ascii_ci_per_resource_group"
+            ),
         ]
         indexes = [
             models.Index(Lower("name"), name="machine_name_lower_idx"),
@@ -213,7 +217,7 @@ class Extension(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint("machine", Lower("name"), name="extension_name_unique_ci_per_machine"),
+            models.UniqueConstraint("machine", AsciiLower("name"), name="extension_name_unique_ascii_ci_per_machine"),
         ]
 
     def __str__(self) -> str:

@@ -38,7 +38,7 @@ def resource_group_list(*, subscription: Subscription | None = None) -> QuerySet
 def resource_group_get(*, subscription: Subscription, name: str) -> ResourceGroup | None:
     return (
         ResourceGroup.objects.select_related("subscription")
-        .filter(subscription=subscription, name__iexact=name)
+        .filter(subscription=subscription, name__iexact_ascii=name)
         .first()
     )
 
@@ -51,7 +51,7 @@ def machine_base_queryset() -> QuerySet[Machine]:
 
 
 def machine_get(*, resource_group: ResourceGroup, name: str) -> Machine | None:
-    return machine_base_queryset().filter(resource_group=resource_group, name__iexact=name).first()
+    return machine_base_queryset().filter(resource_group=resource_group, name__iexact_ascii=name).first()
 
 
 def machine_get_by_id(*, pk: int) -> Machine | None:
@@ -224,4 +224,4 @@ def extension_list(*, machine: Machine):
 
 
 def extension_get(*, machine: Machine, name: str):
-    return extension_list(machine=machine).filter(name__iexact=name).first()
+    return extension_list(machine=machine).filter(name__iexact_ascii=name).first()

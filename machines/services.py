@@ -7,6 +7,7 @@ Views, the ARM API, the agent plane and tasks all write through here.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -17,9 +18,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from arcportal.exceptions import Conflict, Invalid, NotFound
+from machines import keyproof, sweep, validation
 from machines import status as rules
-from machines import sweep, validation
 from machines.conf import status_thresholds
+from machines.keyproof import KeyProof
 from machines.models import Machine, MachineStatusEvent, MachineTag, ResourceGroup, Subscription, Tenant
 from machines.webhooks import webhook_deliveries_create
 
@@ -69,7 +71,7 @@ def resource_group_create(
     name = _check(validation.validate_resource_group_name, name)
     location = _check(validation.validate_location, location)
     tags = _check(validation.validate_tags, tags)
-    if ResourceGroup.objects.filter(subscription=subscription, name__iexact=name).exists():
+    if ResourceGroup.objects.filter(subscription=subscription, name__iexact_ascii=name).exists():
         raise Conflict(f"A resource group named '{name}' already exists.", code="ResourceGroupExists")
     try:
         with transaction.atomic():
@@ -97,7 +99,9 @@ def resource_group_create_or_update(
     name = _check(validation.validate_resource_group_name, name)
     location = _check(validation.validate_location, location)
     tags = _check(validation.validate_tags, tags)
-    existing = ResourceGroup.objects.select_for_update().filter(subscription=subscription, name__iexact=name).first()
+    existing = (
+        ResourceGroup.objects.select_for_update().filter(subscription=subscription, name__iexact_ascii=name).first()
+    )
     if existing is None:
         group = resource_group_create(subscription=subscription, name=name, location=location, tags=tags)
         if managed_by:
@@ -124,10 +128,15 @@ def resource_group_update_tags(*, resource_group: ResourceGroup, tags: Mapping[s
 
 
 @transaction.atomic
-def resource_group_delete(*, resource_group: ResourceGroup) -> int:
-    """Delete a group and, as Azure does, every machine and extension in it. Returns the machines deleted."""
+def resource_group_delete(*, resource_group: ResourceGroup, actor: str = "", actor_type: str = "User") -> int:
+    """Delete a group and, as Azure does, every machine and extension in it. Returns the machines deleted. Logged
+    with who did it, like ``machine_delete``."""
     machine_count = resource_group.machines.count()
+    arm_id = resource_group.arm_id
     resource_group.delete()
+    logger.info(
+        "resource group %s deleted with its %d machines by %s (%s)", arm_id, machine_count, actor or "-", actor_type
+    )
     return machine_count
 
 
@@ -200,6 +209,32 @@ def machine_set_tags(*, machine: Machine, tags: Mapping[str, str]) -> None:
     MachineTag.objects.bulk_create([MachineTag(machine=machine, key=k, value=v) for k, v in tags.items()])
 
 
+def _guard_identity(machine: Machine, properties: Mapping[str, Any]) -> None:
+    """``clientPublicKey`` and ``vmId`` are the machine's identity: once set, no PUT or PATCH changes or clears
+    them (only a registration with a proof of the current key does, ``machine_register``). Sending back the values
+    a GET returned is fine."""
+    if "clientPublicKey" in properties and machine.client_public_key:
+        given = str(properties["clientPublicKey"] or "")
+        if given != machine.client_public_key and not _same_public_key(given, machine.client_public_key):
+            raise Invalid(
+                "properties.clientPublicKey can't be changed or cleared: it is the key of the machine's agent. "
+                "Re-register from the server that holds the key (azcmagent connect), or delete the machine first.",
+                code="PropertyChangeNotAllowed",
+                target="properties.clientPublicKey",
+            )
+    if properties.get("vmId") is not None and machine.vm_id is not None:
+        try:
+            same = uuid.UUID(str(properties["vmId"])) == machine.vm_id
+        except ValueError:
+            same = False
+        if not same:
+            raise Invalid(
+                f"properties.vmId can't be changed once set (it is {machine.vm_id}).",
+                code="PropertyChangeNotAllowed",
+                target="properties.vmId",
+            )
+
+
 @transaction.atomic
 def machine_create_or_update(
     *,
@@ -214,16 +249,46 @@ def machine_create_or_update(
     actor_type: str = "User",
 ) -> Upsert:
     """ARM PUT of a machine: creates it (no status until its agent's first heartbeat) or replaces its writable
-    properties. Tags given replace the set; absent tags stay as they are on update."""
+    properties. Tags given replace the set; absent tags stay as they are on update. The agent key and vmId of an
+    existing machine can't change here (400 ``PropertyChangeNotAllowed``)."""
+    return _machine_upsert(
+        resource_group=resource_group,
+        name=name,
+        location=location,
+        tags=tags,
+        properties=properties,
+        kind=kind,
+        identity_type=identity_type,
+        actor=actor,
+        actor_type=actor_type,
+        identity_may_change=False,
+    )
+
+
+def _machine_upsert(
+    *,
+    resource_group: ResourceGroup,
+    name: str,
+    location: str,
+    tags: Mapping[str, str] | None,
+    properties: Mapping[str, Any] | None,
+    kind: str | None,
+    identity_type: str | None,
+    actor: str,
+    actor_type: str,
+    identity_may_change: bool,
+) -> Upsert:
     name = _check(validation.validate_machine_name, name)
     location = _check(validation.validate_location, location)
     if tags is not None:
         tags = _check(validation.validate_tags, tags)
     properties = properties or {}
-    machine = Machine.objects.select_for_update().filter(resource_group=resource_group, name__iexact=name).first()
+    machine = Machine.objects.select_for_update().filter(resource_group=resource_group, name__iexact_ascii=name).first()
     created = machine is None
     if created:
         machine = Machine(resource_group=resource_group, name=name, created_by=actor, created_by_type=actor_type)
+    elif not identity_may_change:
+        _guard_identity(machine, properties)
     machine.location = location
     if kind is not None:
         machine.kind = kind
@@ -258,7 +323,10 @@ def machine_update(
     actor: str = "",
     actor_type: str = "User",
 ) -> Machine:
-    """ARM PATCH: members present replace the stored ones; a ``tags`` member replaces the whole set."""
+    """ARM PATCH: members present replace the stored ones; a ``tags`` member replaces the whole set. The agent key
+    and vmId can't change (400 ``PropertyChangeNotAllowed``)."""
+    if properties:
+        _guard_identity(machine, properties)
     if tags is not None:
         machine_set_tags(machine=machine, tags=tags)
     if properties:
@@ -297,18 +365,26 @@ def machines_assign_tags(*, machines: Iterable[Machine], tags: Mapping[str, str]
 
 
 @transaction.atomic
-def machine_delete(*, machine: Machine) -> None:
+def machine_delete(*, machine: Machine, actor: str = "", actor_type: str = "User") -> None:
+    """Delete a machine and its extensions. Logged with who did it: deleting is how a principal allowed to delete
+    frees a name whose agent key is lost, so the next registration starts a new identity."""
+    arm_id, vm_id = machine.arm_id, machine.vm_id
     machine.delete()
+    logger.info("machine %s (vmId %s) deleted by %s (%s)", arm_id, vm_id, actor or "-", actor_type)
 
 
 @transaction.atomic
-def machines_delete(*, machine_ids: Iterable[int]) -> int:
-    deleted, _ = Machine.objects.filter(pk__in=list(machine_ids)).delete()
+def machines_delete(*, machine_ids: Iterable[int], actor: str = "", actor_type: str = "User") -> int:
+    chosen = Machine.objects.filter(pk__in=list(machine_ids)).select_related("resource_group__subscription")
+    gone = [(m.arm_id, m.vm_id) for m in chosen]
+    deleted, _ = chosen.delete()
+    for arm_id, vm_id in gone:
+        logger.info("machine %s (vmId %s) deleted by %s (%s)", arm_id, vm_id, actor or "-", actor_type)
     return deleted
 
 
 def machine_get_by_name(*, resource_group: ResourceGroup, name: str) -> Machine:
-    machine = Machine.objects.filter(resource_group=resource_group, name__iexact=name).first()
+    machine = Machine.objects.filter(resource_group=resource_group, name__iexact_ascii=name).first()
     if machine is None:
         raise NotFound(
             f"The Resource 'Microsoft.HybridCompute/machines/{name}' under resource group "
@@ -426,6 +502,37 @@ def _same_public_key(a: str, b: str) -> bool:
         return False
 
 
+def _same_registration(machine: Machine, properties: Mapping[str, Any]) -> bool:
+    """The PUT names the key (and vmId, if any) the machine already has: an ARM PUT of what GET returned, or the
+    same agent registering again. Nothing about the identity changes, so no proof is needed."""
+    given_vm_id = properties.get("vmId")
+    try:
+        same_vm_id = given_vm_id is None or uuid.UUID(str(given_vm_id)) == machine.vm_id
+    except ValueError:
+        return False
+    return same_vm_id and _same_public_key(str(properties.get("clientPublicKey") or ""), machine.client_public_key)
+
+
+def _check_key_proof(machine: Machine, key_proof: KeyProof | None, *, resource_group: ResourceGroup) -> None:
+    """Re-attaching a machine that has an agent key needs a proof of possession of that key (``machines.keyproof``).
+    Without one, or signed by another key: 409 ``ResourceExists`` (the agent's AZCM0044); a malformed proof or one
+    bound to another request: 400 ``InvalidKeyProof``."""
+    taken = (
+        f"AZCM0044: A resource with the same name already exists: machine '{machine.name}' in resource group "
+        f"'{resource_group.name}' is connected with another agent key. Re-attaching it needs a proof of "
+        "possession of that key (azcmagent connect sends one from the server that holds it); otherwise use "
+        "--resource-name to choose another name, or have a principal allowed to delete remove the machine first."
+    )
+    if key_proof is None or not key_proof.token.strip():
+        raise Conflict(taken, code="ResourceExists", target=machine.name)
+    try:
+        keyproof.verify_key_proof(key_proof, public_key=load_public_key_b64(machine.client_public_key), now=time.time())
+    except keyproof.KeyProofWrongKey as exc:
+        raise Conflict(f"{taken} ({exc})", code="ResourceExists", target=machine.name) from exc
+    except keyproof.KeyProofInvalid as exc:
+        raise Invalid(f"Invalid key proof: {exc}", code="InvalidKeyProof", target=keyproof.HEADER) from exc
+
+
 @transaction.atomic
 def machine_register(
     *,
@@ -439,14 +546,16 @@ def machine_register(
     onboarded_by: str = "",
     actor: str = "",
     actor_type: str = "User",
+    key_proof: KeyProof | None = None,
 ) -> Upsert:
     """An agent registers its machine (ARM PUT carrying ``properties.clientPublicKey``).
 
     The machine is stored ``provisioningState=Creating`` with the agent's public key, vmId, vmUuid and OS facts,
-    until ``machine_issue_certificate`` issues its identity. A name already taken in the resource group is refused
-    (409 ``ResourceExists``, AZCM0044) unless the existing machine has the same hardware identity (``vmUuid``) or was
-    never connected by an agent (a placeholder created through ARM): then it is re-attached — new key and vmId, old
-    certificate revoked, history (status events) kept.
+    until ``machine_issue_certificate`` issues its identity. A name that is free, or held by a placeholder created
+    through ARM (no agent key yet), is registered at once. A machine that already has an agent key is re-attached
+    (new key and vmId, old certificate void, history kept) only with ``key_proof`` signed by its current key; the
+    vmUuid proves nothing, since anyone who may read the machine reads it. The same key again (an ARM PUT of what
+    GET returned) is a plain update.
     """
     public_key = str(properties.get("clientPublicKey") or "")
     try:
@@ -455,28 +564,35 @@ def machine_register(
         raise Invalid(
             f"properties.clientPublicKey is not a public key: {exc}", target="properties.clientPublicKey"
         ) from exc
-    vm_uuid = str(properties.get("vmUuid") or "").strip()
     if not properties.get("vmId"):
         raise Invalid("properties.vmId is required to register an agent.", target="properties.vmId")
-    existing = Machine.objects.select_for_update().filter(resource_group=resource_group, name__iexact=name).first()
-    if existing is not None and existing.client_public_key:
-        same_hardware = bool(vm_uuid) and existing.vm_uuid.lower() == vm_uuid.lower()
-        if not same_hardware:
-            raise Conflict(
-                f"AZCM0044: A resource with the same name already exists: machine '{existing.name}' in resource "
-                f"group '{resource_group.name}' belongs to another server. Use --resource-name to choose another "
-                "name, or disconnect the other server first.",
-                code="ResourceExists",
-                target=name,
+    existing = (
+        Machine.objects.select_for_update().filter(resource_group=resource_group, name__iexact_ascii=name).first()
+    )
+    reattached = existing is not None and bool(existing.client_public_key)
+    if reattached:
+        if _same_registration(existing, properties):
+            return machine_create_or_update(
+                resource_group=resource_group,
+                name=name,
+                location=location,
+                tags=tags,
+                properties=properties,
+                actor=actor,
+                actor_type=actor_type,
             )
-    upsert = machine_create_or_update(
+        _check_key_proof(existing, key_proof, resource_group=resource_group)
+    upsert = _machine_upsert(
         resource_group=resource_group,
         name=name,
         location=location,
         tags=tags,
         properties=properties,
+        kind=None,
+        identity_type=None,
         actor=actor,
         actor_type=actor_type,
+        identity_may_change=True,
     )
     machine = upsert.instance
     machine.provisioning_state = "Creating"
@@ -499,8 +615,14 @@ def machine_register(
             "last_heartbeat_at",
         ]
     )
-    if existing is not None:
-        logger.info("machine %s re-attached by %s (vmUuid %s)", machine.arm_id, onboarded_by, vm_uuid)
+    if reattached:
+        logger.info(
+            "machine %s re-attached by %s (%s) with a proof of possession of its previous key; new vmId %s",
+            machine.arm_id,
+            actor or onboarded_by or "-",
+            actor_type,
+            machine.vm_id,
+        )
     return upsert
 
 
@@ -623,7 +745,7 @@ def extension_create_or_update(
     name = _check(validation.validate_extension_name, name)
     location = _check(validation.validate_location, location) if location else machine.location
     tags = _check(validation.validate_tags, tags) if tags is not None else None
-    extension = Extension.objects.select_for_update().filter(machine=machine, name__iexact=name).first()
+    extension = Extension.objects.select_for_update().filter(machine=machine, name__iexact_ascii=name).first()
     created = extension is None
     if created:
         extension = Extension(machine=machine, name=name)

@@ -6,7 +6,6 @@ Each view parses its input, calls selectors or one service, and renders. The req
 
 from __future__ import annotations
 
-import csv
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -26,6 +25,7 @@ from arcportal.htmx import is_partial
 from machines import selectors, services, timeline
 from machines.choices import OsType
 from machines.conf import status_thresholds
+from machines.csv_export import csv_line
 from machines.filters import SORTS, STATUS_CHOICES
 from machines.forms import (
     MachineAssignTagsForm,
@@ -238,19 +238,10 @@ def machine_list(request: HttpRequest) -> HttpResponse:
     return render(request, "machines/machine_list.html", context, status=status)
 
 
-def _csv_cell(value: str) -> str:
-    """Cells that a spreadsheet would run as a formula get a leading apostrophe (CSV injection)."""
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
-class _Echo:
-    def write(self, value):
-        return value
-
-
 @require_safe
 def machine_export(request: HttpRequest) -> HttpResponse:
-    """Export to CSV: every row of the filtered and sorted list (all pages), streamed in chunks."""
+    """Export to CSV: every row of the filtered and sorted list (all pages), streamed in chunks; every cell quoted
+    and guarded against formulas (``machines.csv_export``)."""
     now = request_now()
     filterset = selectors.machine_list_filtered(params=_list_params(request.GET), now=now)
     if not filterset.is_valid():
@@ -271,8 +262,7 @@ def machine_export(request: HttpRequest) -> HttpResponse:
     ]
 
     def rows():
-        writer = csv.writer(_Echo())
-        yield writer.writerow(header)
+        yield csv_line(header)
         for machine in selectors.machine_list_columns(queryset=filterset.qs).iterator(chunk_size=CSV_CHUNK):
             status = derive_status(last_heartbeat_at=machine.last_heartbeat_at, now=now, thresholds=thresholds)
             tags = "; ".join(f"{tag.key}={tag.value}" for tag in machine.tag_set.all())
@@ -288,7 +278,7 @@ def machine_export(request: HttpRequest) -> HttpResponse:
                 tags,
                 machine.arm_id,
             ]
-            yield writer.writerow([_csv_cell(str(cell)) for cell in cells])
+            yield csv_line(cells)
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="arc-machines-{now:%Y%m%d-%H%M%S}.csv"'
@@ -342,7 +332,7 @@ def machine_delete(request: HttpRequest) -> HttpResponse:
     if not machines:
         form.add_error("machine", "None of the selected machines exists any more.")
         return _bulk_error(request, form, "delete")
-    services.machines_delete(machine_ids=[machine.pk for machine in machines])
+    services.machines_delete(machine_ids=[machine.pk for machine in machines], actor=request.user.get_username())
     names = ", ".join(machine.name for machine in machines[:5]) + ("…" if len(machines) > 5 else "")
     messages.success(request, f"Deleted {len(machines)} machine{'s' if len(machines) != 1 else ''}: {names}.")
     return redirect(_next_list_url(request))
@@ -500,7 +490,7 @@ def resource_group_delete(request: HttpRequest, subscription_id: str, resource_g
     machine_count = selectors.resource_group_machine_count(resource_group=group)
     form = ResourceGroupDeleteForm(request.POST or None, resource_group_name=group.name)
     if request.method == "POST" and form.is_valid():
-        deleted = services.resource_group_delete(resource_group=group)
+        deleted = services.resource_group_delete(resource_group=group, actor=request.user.get_username())
         messages.success(
             request, f"Deleted resource group '{group.name}' and its {deleted} machine{'s' if deleted != 1 else ''}."
         )

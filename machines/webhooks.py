@@ -3,7 +3,11 @@
 A webhook is scoped to a subscription or to one resource group. Every transition (sweep or heartbeat) inside the
 scope becomes one ``WebhookDelivery`` row, written in the same transaction as the transition itself; the
 delivery task is enqueued only once that transaction commits. The worker posts the JSON payload signed with
-HMAC-SHA256 over ``"<timestamp>.<body>"`` and records status code, attempts and the last error.
+HMAC-SHA256 over ``"<timestamp>.<body>"`` and records status code, attempts and the last error (the receiver's
+status line only: its body is never stored or shown).
+
+Receivers must have public addresses (``machines.egress``): checked when a webhook is created and again before each
+delivery, which connects to the address it checked; ``ARC_WEBHOOK_ALLOWED_HOSTS`` names internal receivers.
 """
 
 from __future__ import annotations
@@ -17,15 +21,18 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from urllib.parse import urlsplit
 
 import httpx
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from arcportal.crypto import decrypt_text, encrypt_text
 from arcportal.exceptions import Invalid, NotFound
+from machines import egress
 from machines.models import Machine, ResourceGroup, Subscription, Webhook, WebhookDelivery
 
 logger = logging.getLogger(__name__)
@@ -57,6 +64,10 @@ def webhook_validate_url(url: str) -> str:
         raise Invalid("A webhook URL must not carry credentials; use the signing secret.", target="url")
     if len(url) > 2000:
         raise Invalid("A webhook URL is at most 2000 characters.", target="url")
+    try:
+        egress.resolve_target(url, allow=settings.ARC_WEBHOOK_ALLOWED_HOSTS)
+    except egress.AddressNotAllowed as exc:
+        raise Invalid(str(exc), target="url") from exc
     return url
 
 
@@ -221,6 +232,14 @@ def webhook_request_headers(*, delivery: WebhookDelivery, secret: str, body: byt
     }
 
 
+def status_line(status_code: int) -> str:
+    """``HTTP 500 Internal Server Error``: the code and its standard reason phrase (not the receiver's)."""
+    try:
+        return f"HTTP {status_code} {HTTPStatus(status_code).phrase}"
+    except ValueError:
+        return f"HTTP {status_code}"
+
+
 def webhook_delivery_send(*, delivery_id: int, transport: httpx.BaseTransport | None = None) -> int | None:
     """Post one delivery. Records the attempt; returns the receiver's status code (None if the delivery or its
     webhook is gone or disabled). Raises ``WebhookDeliveryFailed`` when the receiver should be tried again."""
@@ -237,13 +256,22 @@ def webhook_delivery_send(*, delivery_id: int, transport: httpx.BaseTransport | 
     status_code = None
     error = ""
     try:
+        # Resolved and checked again now (DNS may have changed since the webhook was created); the request goes to
+        # the address checked. No redirects, no proxy from the environment: nothing else decides where it goes.
+        target = egress.resolve_target(webhook.url, allow=settings.ARC_WEBHOOK_ALLOWED_HOSTS)
+        url, host_headers, extensions = egress.pinned(webhook.url, target)
         with httpx.Client(
-            timeout=DELIVERY_TIMEOUT_SECONDS, follow_redirects=False, transport=transport or DELIVERY_TRANSPORT
+            timeout=DELIVERY_TIMEOUT_SECONDS,
+            follow_redirects=False,
+            trust_env=False,
+            transport=transport or DELIVERY_TRANSPORT,
         ) as client:
-            response = client.post(webhook.url, content=body, headers=headers)
+            response = client.post(url, content=body, headers={**headers, **host_headers}, extensions=extensions)
         status_code = response.status_code
         if not 200 <= status_code < 300:
-            error = f"HTTP {status_code}: {response.text[:500]}"
+            error = status_line(status_code)  # never the body: receivers' pages are not the portal's to show
+    except egress.AddressNotAllowed as exc:
+        error = f"Not sent: {exc}"
     except httpx.HTTPError as exc:
         error = f"{exc.__class__.__name__}: {exc}"
     update = {"attempts": F("attempts") + 1, "status_code": status_code, "last_error": error[:MAX_ERROR_LENGTH]}

@@ -81,15 +81,17 @@ class BasicsForm(GuardedForm):
         max_length=200,
         initial=DEFAULT_SP_NAME,
         help_text="Created when the script is generated, with the role Azure Connected Machine Onboarding on the "
-        "subscription. Its secret is put in the script and shown nowhere else.",
+        "resource group chosen above. Its secret is put in the script and shown nowhere else.",
     )
     service_principal_id = forms.CharField(label="Application (client) ID", required=False, max_length=36)
     service_principal_secret = forms.CharField(
         label="Service principal secret",
         required=False,
         max_length=500,
-        widget=forms.PasswordInput(render_value=True, attrs={"autocomplete": "off"}),
-        help_text="Paste the secret, or leave it empty: the script then holds a placeholder for you to fill in.",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Paste the secret, or leave it empty: the script then holds a placeholder for you to fill in. "
+        "A pasted secret is kept on the server (encrypted) until the script is generated, once, and never shown "
+        "again.",
     )
 
     def __init__(self, *args, mode: str = MODE_SINGLE, **kwargs):

@@ -8,11 +8,13 @@ successful sign-in counts one use and records ``last_used_at`` in one conditiona
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import secrets
 import uuid
 from dataclasses import dataclass
 
+from django.contrib.auth import hashers
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import transaction
 from django.db.models import F, Q
@@ -30,6 +32,17 @@ SECRET_BYTES = 30  # 40 URL-safe characters, like an Entra client secret
 
 class InvalidCredentials(Exception):
     """Sign-in refused. The message says why without revealing whether the client id exists."""
+
+
+# One answer for an unknown client id and a wrong secret (the token endpoint must not tell which ids exist).
+WRONG_CREDENTIALS = "Invalid client secret provided, or no application with this client id exists."
+
+
+@functools.lru_cache(maxsize=8)
+def _dummy_hash(algorithm: str) -> str:
+    """A hash made once per process (and hasher) with the current hasher, checked when the client id is unknown so
+    that such an attempt costs the same hashing work as a wrong secret."""
+    return hashers.make_password(secrets.token_urlsafe(SECRET_BYTES))
 
 
 @dataclass(frozen=True)
@@ -105,11 +118,12 @@ def service_principal_authenticate(*, client_id: str, secret: str, now: dt.datet
     except ValueError:
         principal = None
     if principal is None:
-        make_password(secret)  # same work as a real check, so timing doesn't reveal unknown client ids
-        raise InvalidCredentials(f"Application with identifier '{client_id}' was not found, or the secret is wrong.")
+        # The same check a real secret gets, against a dummy hash: timing doesn't reveal unknown client ids.
+        check_password(secret, _dummy_hash(hashers.get_hasher().algorithm))
+        raise InvalidCredentials(WRONG_CREDENTIALS)
     if not check_password(secret, principal.secret_hash):
         logger.info("service principal %s: wrong secret", principal.client_id)
-        raise InvalidCredentials(f"Invalid client secret provided for application '{client_id}'.")
+        raise InvalidCredentials(WRONG_CREDENTIALS)
     if principal.revoked_at is not None:
         raise InvalidCredentials(f"The service principal '{client_id}' has been revoked.")
     if principal.expires_at <= now:

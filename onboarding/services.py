@@ -52,7 +52,8 @@ def script_generation_create(
 
     ``create_resource_group``: create ``options.resource_group`` (in ``options.location``) first; otherwise it must
     exist. ``new_service_principal_name``: create a service principal (role Azure Connected Machine Onboarding, scope
-    the subscription) and put its id and secret in the script. The secret is never stored in ``options``.
+    the resource group: it can onboard servers there and nowhere else) and put its id and secret in the script.
+    The secret is never stored in ``options``.
     """
     try:
         options = options.validated()
@@ -62,8 +63,10 @@ def script_generation_create(
     if subscription is None:
         raise NotFound(f"The subscription '{options.subscription_id}' could not be found.", target="subscription")
     if create_resource_group:
-        resource_group_create(subscription=subscription, name=options.resource_group, location=options.location)
-    elif machine_selectors.resource_group_get(subscription=subscription, name=options.resource_group) is None:
+        group = resource_group_create(subscription=subscription, name=options.resource_group, location=options.location)
+    else:
+        group = machine_selectors.resource_group_get(subscription=subscription, name=options.resource_group)
+    if group is None:
         raise NotFound(
             f"Resource group '{options.resource_group}' could not be found.",
             code="ResourceGroupNotFound",
@@ -76,7 +79,7 @@ def script_generation_create(
         created = service_principal_create(
             display_name=new_service_principal_name,
             role=Role.ONBOARDING,
-            scope=subscription.arm_id,
+            scope=group.arm_id,
             created_by=user if getattr(user, "pk", None) else None,
         )
         options = dataclasses.replace(

@@ -27,6 +27,7 @@ from urllib.parse import unquote
 import jwt
 from django.utils import timezone
 
+from arcportal import ratelimits
 from onboarding import pki
 
 ALGORITHM = "RS256"
@@ -58,13 +59,25 @@ class TokenInvalid(Exception):
 
 
 class OAuthError(Exception):
-    """An OAuth 2.0 error response: ``{"error": error, "error_description": description}`` with ``status``."""
+    """An OAuth 2.0 error response: ``{"error": error, "error_description": description}`` with ``status`` (and
+    ``headers``, such as ``Retry-After``)."""
 
-    def __init__(self, error: str, description: str, *, status: int = 400) -> None:
+    def __init__(self, error: str, description: str, *, status: int = 400, headers=None) -> None:
         super().__init__(description)
         self.error = error
         self.description = description
         self.status = status
+        self.headers = dict(headers or {})
+
+    @classmethod
+    def from_limit(cls, exc: Exception, *, too_many: str = "failed sign-in attempts") -> OAuthError:
+        """429 (too many failed attempts) or 503 (the limiter's cache does not answer), ``temporarily_unavailable``
+        with ``Retry-After`` (RFC 6749 §4.1.2.1's code for "try again later")."""
+        if isinstance(exc, ratelimits.RateLimited):
+            description = f"Too many {too_many}. Try again in {exc.retry_after} seconds."
+        else:
+            description = "Sign-in is unavailable for a moment: its attempt limiter does not answer. Try again later."
+        return cls("temporarily_unavailable", description, status=exc.status, headers={"Retry-After": exc.retry_after})
 
     def body(self) -> dict[str, Any]:
         return {"error": self.error, "error_description": self.description}
@@ -254,12 +267,19 @@ def client_credentials_grant(request: TokenRequest) -> dict[str, Any]:
             "invalid_client", "The request body must contain 'client_secret' or 'client_assertion'.", status=401
         )
     _check_scope(request.data.get("scope", f"{AUDIENCE}.default"))
+    # Failed attempts are limited per IP and per client id, checked before the secret's hash runs.
+    buckets = ratelimits.signin_buckets(request.request, account=f"client:{client_id}") if request.request else []
     try:
-        principal = service_principals.service_principal_authenticate(
-            client_id=client_id, secret=secret, now=request.now
-        )
-    except service_principals.InvalidCredentials as exc:
-        raise OAuthError("invalid_client", str(exc), status=401) from exc
+        ratelimits.limits_check(request.request, buckets)
+        try:
+            principal = service_principals.service_principal_authenticate(
+                client_id=client_id, secret=secret, now=request.now
+            )
+        except service_principals.InvalidCredentials as exc:
+            ratelimits.limits_count(request.request, buckets)
+            raise OAuthError("invalid_client", str(exc), status=401) from exc
+    except (ratelimits.RateLimited, ratelimits.LimiterUnavailable) as exc:
+        raise OAuthError.from_limit(exc) from exc
     issued = issue_app_token(
         service_principal=principal, tenant_id=str(request.tenant.tenant_id), issuer=request.issuer, now=request.now
     )

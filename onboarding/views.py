@@ -2,7 +2,9 @@
 
 The wizard is one URL. Its tabs (Basics → Tags → Download and run script) are one form: the fields of the other
 tabs travel as hidden inputs, so Next/Previous keep what was entered, with HTMX (the form is swapped in place) or
-without JavaScript (a normal POST answered with the full page).
+without JavaScript (a normal POST answered with the full page). A service-principal secret never travels that way:
+a pasted one waits server-side until the script is generated (``onboarding.wizard_secrets``), a new principal's is
+only in the script of the response that created it, and no page of the wizard may be cached (``never_cache``).
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ import base64
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from arcportal.exceptions import ApplicationError
 from arcportal.htmx import is_partial
-from onboarding import selectors, services
+from onboarding import selectors, services, wizard_secrets
 from onboarding.forms import (
     MODE_SCALE,
     MODE_SINGLE,
@@ -34,7 +37,7 @@ STEPS = [("basics", "Basics"), ("tags", "Tags"), ("script", "Download and run sc
 STEP_NAMES = [name for name, _ in STEPS]
 TAG_ROW_FIELDS = ("tag_name", "tag_value")
 TITLES = {MODE_SINGLE: "Add a server with Azure Arc", MODE_SCALE: "Add multiple servers with Azure Arc"}
-NOT_CARRIED = {"csrfmiddlewaretoken", "step", "action", "mode"}
+NOT_CARRIED = {"csrfmiddlewaretoken", "step", "action", "mode", "service_principal_secret"}
 
 
 @require_GET
@@ -65,14 +68,30 @@ class Wizard:
     def valid(self, step: str) -> bool:
         form = self.basics if step == "basics" else self.tags
         if form.is_valid():
+            if step == "basics":
+                self._keep_pasted_secret()
             return True
         self.show_errors.add(step)
         self.step = step
         return False
 
+    def _keep_pasted_secret(self) -> None:
+        """A secret typed on Basics waits in the session (encrypted) instead of travelling in the page."""
+        secret = self.basics.cleaned_data.get("service_principal_secret") or ""
+        client_id = self.basics.service_principal_client_id
+        if secret and client_id:
+            wizard_secrets.secret_keep(self.request.session, client_id=client_id, secret=secret)
+
+    @property
+    def secret_kept(self) -> bool:
+        client_id = self.basics.service_principal_client_id if self.basics.is_bound and self.basics.is_valid() else ""
+        return bool(client_id) and wizard_secrets.secret_held(self.request.session, client_id=client_id)
+
     def generate(self) -> bool:
         basics, tags = self.basics, self.tags
         data = basics.cleaned_data
+        # The pasted secret, used for this one script and then forgotten (typed in this request, or kept).
+        kept = wizard_secrets.secret_take(self.request.session, client_id=basics.service_principal_client_id)
         options = ScriptOptions(
             os=data["os"],
             subscription_id=str(data["subscription"].subscription_id),
@@ -81,7 +100,7 @@ class Wizard:
             proxy_url=data["proxy_url"],
             tags=tags.cleaned_data["tags"],
             service_principal_id=basics.service_principal_client_id,
-            service_principal_secret=data.get("service_principal_secret") or "",
+            service_principal_secret=data.get("service_principal_secret") or kept,
         )
         new_sp_name = (
             data["new_service_principal_name"] if self.mode == MODE_SCALE and data["sp_mode"] == SP_NEW else ""
@@ -117,9 +136,9 @@ class Wizard:
             data["resource_group_mode"] = RG_EXISTING
             data["resource_group"] = generated.options.resource_group
         if self.mode == MODE_SCALE and data.get("sp_mode") == SP_NEW:
+            # Its secret is in this response's script only: regenerating after Previous gives the placeholder.
             data["sp_mode"] = SP_EXISTING
             data["service_principal"] = generated.options.service_principal_id
-            data["service_principal_secret"] = generated.options.service_principal_secret
 
     def carried(self) -> list[tuple[str, str]]:
         """The posted fields that the shown tab does not render, as hidden inputs."""
@@ -144,6 +163,7 @@ class Wizard:
             "show_errors": self.show_errors,
             "show": self.step in self.show_errors,
             "carried": self.carried(),
+            "secret_kept": self.step == "basics" and self.mode == MODE_SCALE and self.secret_kept,
             "title": "Add multiple servers with Azure Arc"
             if self.mode == MODE_SCALE
             else "Add a server with Azure Arc",
@@ -182,6 +202,7 @@ def _target(action: str, current: str) -> str:
     return STEP_NAMES[min(index + 1, len(STEP_NAMES) - 1)]
 
 
+@never_cache
 @require_http_methods(["GET", "POST"])
 def onboarding_generate(request: HttpRequest) -> HttpResponse:
     wizard = Wizard(request, _mode(request))

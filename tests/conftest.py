@@ -63,3 +63,11 @@ def redis_down(settings, monkeypatch):
     monkeypatch.setattr(heartbeat_replay, "_outage_began", {})
     monkeypatch.setattr(heartbeat_replay, "_published_end", {})
     return closed
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Every test starts with an empty test cache (locmem): rate-limit counters never carry over between tests."""
+    from django.core.cache import cache
+
+    cache.clear()

@@ -135,13 +135,21 @@ class Portal:
         body: dict[str, Any] | None = None,
         *,
         correlation_id: str = "",
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        """An ARM request; ``body`` goes out as exactly ``json_bytes(body)`` (what a key proof hashes)."""
+        sent = {"Authorization": f"Bearer {token}", "Accept": "application/json", **(headers or {})}
         if correlation_id:
-            headers["x-ms-correlation-request-id"] = correlation_id
+            sent["x-ms-correlation-request-id"] = correlation_id
+        content = None
+        if body is not None:
+            content = json_bytes(body)
+            sent["Content-Type"] = "application/json"
         try:
             with self.http() as client:
-                return client.request(method, path, params={"api-version": ARM_API_VERSION}, headers=headers, json=body)
+                return client.request(
+                    method, path, params={"api-version": ARM_API_VERSION}, headers=sent, content=content
+                )
         except httpx.HTTPError as exc:
             raise AgentError(errors.NETWORK_ERROR, f"Could not reach {self.url}: {exc}") from exc
 
@@ -169,6 +177,11 @@ class Portal:
                 content=body,
                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
             )
+
+
+def json_bytes(body: dict[str, Any]) -> bytes:
+    """The exact bytes of a JSON request body."""
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 * ``agentconfig.json`` — what ``connect`` established (tenant, subscription, resource group, name, location, vmId,
   vmUuid, correlation id, cloud, portal URL, CA file, certificate thumbprint);
 * ``localconfig.json`` — ``azcmagent config`` settings (flat dotted keys);
-* ``certs/machine.key`` (0600) and ``certs/machine.pem`` — the machine identity;
+* ``certs/machine.key`` (0600) and ``certs/machine.pem`` — the machine identity; ``certs/previous-machine.key``
+  (0600) — the key of a machine left registered by ``disconnect --force-local-only``, kept so that ``connect``
+  can prove it holds that key and re-attach the machine;
 * ``state.json`` — the service's last heartbeat; ``himds.pid``; ``log/himds.log``, ``log/azcmagent.log``;
 * ``extensions/state.json`` — what the extension manager applied (sequence per extension and run command, the
   operation in flight, reports not delivered yet); ``extensions/<Publisher.Type>/…`` the handlers' files;
@@ -85,6 +87,10 @@ class Paths:
     @property
     def key(self) -> Path:
         return self.certs / "machine.key"
+
+    @property
+    def previous_key(self) -> Path:
+        return self.certs / "previous-machine.key"
 
     @property
     def certificate(self) -> Path:

@@ -1,9 +1,14 @@
-"""The machine identity: an RSA key pair made on the machine, a CSR proving possession, signed heartbeat JWTs."""
+"""The machine identity: an RSA key pair made on the machine, a CSR proving possession, signed heartbeat JWTs, and
+the proof of possession of a machine's current key that re-attaching a registered machine needs."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import time
+import uuid
 
+import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -13,6 +18,9 @@ from azcmagent import protocol
 from azcmagent.protocol import b64url as b64url  # kept importable from here (older callers)
 
 HEARTBEAT_TOKEN_SECONDS = protocol.MACHINE_TOKEN_SECONDS
+KEY_PROOF_HEADER = "X-ArcPortal-Key-Proof"
+KEY_PROOF_TYPE = "arc-key-proof+jwt"
+KEY_PROOF_SECONDS = 120
 
 
 def new_key() -> rsa.RSAPrivateKey:
@@ -67,3 +75,22 @@ def heartbeat_token(
     return protocol.heartbeat_token(
         key, thumbprint=thumbprint, vm_id=vm_id, body=body, now=now, lifetime=lifetime, jti=jti
     )
+
+
+def key_proof(
+    key: rsa.RSAPrivateKey, *, method: str, path: str, body: bytes, now: float | None = None, jti: str | None = None
+) -> str:
+    """Proof that this host holds ``key``, the key the portal has on record for the machine, bound to one request:
+    ``htm``/``htu`` = method and path, ``bodySha256`` = the exact body (which names the new key and vmId).
+    Sent as ``X-ArcPortal-Key-Proof`` with the registration PUT of a machine that is already registered."""
+    issued = int(now if now is not None else time.time())
+    claims = {
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued + KEY_PROOF_SECONDS,
+        "jti": jti or str(uuid.uuid4()),
+        "htm": method.upper(),
+        "htu": path,
+        "bodySha256": b64url(hashlib.sha256(body).digest()),
+    }
+    return jwt.encode(claims, key, algorithm="RS256", headers={"typ": KEY_PROOF_TYPE})

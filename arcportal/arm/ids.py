@@ -8,10 +8,16 @@ Canonical forms (API-CONTRACT.md §3):
 
 Parsing is case-insensitive in the fixed segments (clients send ``resourcegroups`` and vary the case of
 ``Microsoft.HybridCompute``); building always uses the canonical spelling.
+
+Names compare case-insensitively with **ASCII-only folding** (``A``–``Z`` ↔ ``a``–``z``, nothing else):
+``fold_name`` here, and the same rule in every database lookup and unique constraint (``machines.lookups``), so
+``Arc-RG`` and ``arc-rg`` are one resource group while ``übersee`` and ``Übersee`` are two, on SQLite and on
+PostgreSQL whatever its locale (docs/decisions.md).
 """
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass
 
 ROOT = "/"
@@ -21,6 +27,14 @@ EXTENSIONS = "extensions"
 RESOURCE_GROUP_TYPE = "Microsoft.Resources/resourceGroups"
 MACHINE_TYPE = f"{NAMESPACE}/{MACHINES}"
 EXTENSION_TYPE = f"{NAMESPACE}/{MACHINES}/{EXTENSIONS}"
+
+
+_ASCII_FOLD = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def fold_name(value: str) -> str:
+    """The case-folded form names are compared in: ASCII letters lowered, every other character as it is."""
+    return value.translate(_ASCII_FOLD)
 
 
 def subscription_id(subscription: str) -> str:
@@ -125,7 +139,7 @@ def parse(value: str) -> ResourceId:
     parts = _segments(value)
     if not parts:
         return ResourceId()
-    lowered = [part.lower() for part in parts]
+    lowered = [fold_name(part) for part in parts]
     if lowered[0] != "subscriptions" or len(parts) < 2:
         raise ValueError(f"'{value}' is not an ARM id: it must start with /subscriptions/{{id}}.")
     sub = parts[1]
@@ -140,7 +154,7 @@ def parse(value: str) -> ResourceId:
         rest, lrest = rest[2:], lrest[2:]
         if not rest:
             return ResourceId(subscription=sub, resource_group=resource_group)
-    if lrest[:3] != ["providers", NAMESPACE.lower(), MACHINES]:
+    if lrest[:3] != ["providers", fold_name(NAMESPACE), MACHINES]:
         raise ValueError(f"'{value}' is not a resource group or {MACHINE_TYPE} id.")
     rest = rest[3:]
     if not rest:
@@ -151,7 +165,7 @@ def parse(value: str) -> ResourceId:
     rest = rest[1:]
     if not rest:
         return ResourceId(subscription=sub, resource_group=resource_group, machine=machine)
-    if rest[0].lower() != EXTENSIONS or len(rest) > 2:
+    if fold_name(rest[0]) != EXTENSIONS or len(rest) > 2:
         raise ValueError(f"'{value}' is not a {MACHINE_TYPE} or extension id.")
     if len(rest) == 1:
         return ResourceId(subscription=sub, resource_group=resource_group, machine=machine, extensions_collection=True)
@@ -164,11 +178,13 @@ def normalize(value: str) -> str:
 
 
 def is_within(scope: str, target: str) -> bool:
-    """True when ``target`` is ``scope`` itself or lies under it, comparing whole segments case-insensitively.
+    """True when ``target`` is ``scope`` itself or lies under it, comparing whole segments case-insensitively
+    (``fold_name``: ASCII letters only, as the database compares names).
 
     ``/subscriptions/s/resourceGroups/rg`` contains ``…/resourceGroups/rg/providers/…`` but not
-    ``…/resourceGroups/rg2``. The root scope ``/`` contains everything.
+    ``…/resourceGroups/rg2`` (nor ``…/resourceGroups/Rg`` with a non-ASCII ``R``). The root scope ``/`` contains
+    everything.
     """
-    scope_parts = [part.lower() for part in _segments(scope)]
-    target_parts = [part.lower() for part in _segments(target)]
+    scope_parts = [fold_name(part) for part in _segments(scope)]
+    target_parts = [fold_name(part) for part in _segments(target)]
     return target_parts[: len(scope_parts)] == scope_parts

@@ -282,11 +282,19 @@ class MachinePutInput(serializers.Serializer):
     properties = MachinePropertiesInput(required=False)
 
 
+class MachinePatchPropertiesInput(MachineUpdatePropertiesInput):
+    """A PATCH's properties. ``vmId`` and ``clientPublicKey`` are accepted only unchanged (what GET returned):
+    the service answers 400 ``PropertyChangeNotAllowed`` to any other value."""
+
+    vmId = serializers.UUIDField(required=False, allow_null=True)
+    clientPublicKey = serializers.CharField(required=False, allow_blank=True)
+
+
 class MachinePatchInput(serializers.Serializer):
     tags = TagsField(required=False)
     identity = IdentityInput(required=False)
     kind = serializers.ChoiceField(choices=MACHINE_KINDS, required=False, allow_null=True)
-    properties = MachineUpdatePropertiesInput(required=False)
+    properties = MachinePatchPropertiesInput(required=False)
 
 
 class ExtensionInstanceViewStatusOutput(serializers.Serializer):
@@ -504,7 +512,11 @@ class MachineOutput(CompactSerializer):
         }
 
     @extend_schema_field(ExtensionOutput(many=True))
-    def get_resources(self, obj) -> list:
+    def get_resources(self, obj) -> list | None:
+        """The machine's extensions, left out for callers who may not read extensions (``may_read_extensions``)."""
+        may_read = self.context.get("may_read_extensions")
+        if may_read is None or not may_read(obj):
+            return None
         return ExtensionOutput(obj.extensions.all(), many=True, context=self.context).data
 
 

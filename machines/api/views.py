@@ -9,6 +9,7 @@ headers), so the SDK's pollers complete with no extra request; the agent's progr
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from django.utils import timezone
@@ -22,9 +23,10 @@ from arcportal.arm.pagination import paginate
 from arcportal.arm.schema import ArmAutoSchema, error_responses
 from arcportal.arm.views import ArmApiView
 from arcportal.exceptions import NotFound
-from machines import selectors, services, validation
+from machines import keyproof, selectors, services, validation
 from machines.api import serializers as s
 from machines.conf import status_thresholds
+from machines.keyproof import KeyProof
 from machines.models import Machine, ResourceGroup, Subscription
 
 SKIPTOKEN_PARAMETER = OpenApiParameter("$skiptoken", str, OpenApiParameter.QUERY, description="Continuation token.")
@@ -36,11 +38,17 @@ class ArmOperation(ArmApiView):
 
     def output_context(self) -> dict[str, Any]:
         tenant = selectors.tenant_get()
+        principal = self.request.user
         return {
             "now": timezone.now(),
             "thresholds": status_thresholds(),
             "tenant_id": str(tenant.tenant_id) if tenant else "",
             "request": self.request,
+            # A machine body's ``resources`` are its extensions (settings included): only for callers who may
+            # read them (not the Onboarding role).
+            "may_read_extensions": lambda machine: authz.can(
+                principal, authz.READ, f"{machine.arm_id}/{ids.EXTENSIONS}"
+            ),
         }
 
     def validated(self, serializer_class, data: dict[str, Any]) -> dict[str, Any]:
@@ -48,7 +56,27 @@ class ArmOperation(ArmApiView):
         serializer.is_valid(raise_exception=True)
         return dict(serializer.validated_data)
 
-    # --- lookups: each raises the ARM 404 the contract names --------------------------------------------------
+    # --- permissions: the URL first, then the rows it resolved to ------------------------------------------------
+
+    def require(self, action: str, scope: str) -> None:
+        """403 unless the caller may ``action`` on the URL's ``scope`` (before any lookup, so a caller outside its
+        scope learns nothing about what exists), and remember it for ``require_rows``."""
+        super().require(action, scope)
+        self._required = [*getattr(self, "_required", []), (action, ids.parse(scope))]
+
+    def require_rows(self, **names: str) -> None:
+        """Check every permission required so far again, on the id spelled with the names of the rows found
+        (``resource_group=``, ``machine=``, ``extension=``). Scope is decided by the rows a request reaches, not
+        by the URL's spelling, so a name the database matched differently from ``ids.is_within`` could never
+        reach a row outside the caller's scope. The lookups below call it for every row they return."""
+        for action, wanted in getattr(self, "_required", []):
+            resolved = dataclasses.replace(
+                wanted, **{part: name for part, name in names.items() if getattr(wanted, part) is not None}
+            )
+            if resolved != wanted:
+                super().require(action, resolved.to_string())
+
+    # --- lookups: each raises the ARM 404 the contract names, and re-checks permission on the row found ---------
 
     def get_subscription(self, subscription_id: str) -> Subscription:
         subscription = selectors.subscription_get(subscription_id=subscription_id)
@@ -56,14 +84,25 @@ class ArmOperation(ArmApiView):
             raise NotFound(f"The subscription '{subscription_id}' could not be found.", code="SubscriptionNotFound")
         return subscription
 
+    def find_resource_group(self, subscription_id: str, name: str) -> ResourceGroup | None:
+        subscription = selectors.subscription_get(subscription_id=subscription_id)
+        group = selectors.resource_group_get(subscription=subscription, name=name) if subscription else None
+        if group is not None:
+            self.require_rows(resource_group=group.name)
+        return group
+
     def get_resource_group(self, subscription_id: str, name: str) -> ResourceGroup:
-        group = selectors.resource_group_get(subscription=self.get_subscription(subscription_id), name=name)
+        self.get_subscription(subscription_id)
+        group = self.find_resource_group(subscription_id, name)
         if group is None:
             raise NotFound(f"Resource group '{name}' could not be found.", code="ResourceGroupNotFound")
         return group
 
     def find_machine(self, group: ResourceGroup, name: str) -> Machine | None:
-        return selectors.machine_get(resource_group=group, name=name)
+        machine = selectors.machine_get(resource_group=group, name=name)
+        if machine is not None:
+            self.require_rows(resource_group=group.name, machine=machine.name)
+        return machine
 
     def get_machine(self, group: ResourceGroup, name: str) -> Machine:
         machine = self.find_machine(group, name)
@@ -83,6 +122,12 @@ class ArmOperation(ArmApiView):
                 code="ParentResourceNotFound",
             )
         return machine
+
+    def find_extension(self, machine: Machine, name: str):
+        extension = selectors.extension_get(machine=machine, name=name)
+        if extension is not None:
+            self.require_rows(extension=extension.name)
+        return extension
 
     def render_machine(self, machine: Machine) -> dict[str, Any]:
         return s.MachineOutput(machine, context=self.output_context()).data
@@ -182,10 +227,7 @@ class ResourceGroupCheckExistenceApi(ArmOperation):
     )
     def head(self, request, subscriptionId, resourceGroupName):
         self.require(authz.READ, ids.resource_group_id(subscriptionId, resourceGroupName))
-        subscription = selectors.subscription_get(subscription_id=subscriptionId)
-        exists = subscription is not None and (
-            selectors.resource_group_get(subscription=subscription, name=resourceGroupName) is not None
-        )
+        exists = self.find_resource_group(subscriptionId, resourceGroupName) is not None
         return Response(status=204 if exists else 404)
 
 
@@ -242,7 +284,8 @@ class ResourceGroupDeleteApi(ArmOperation):
     def delete(self, request, subscriptionId, resourceGroupName):
         self.require(authz.DELETE, ids.resource_group_id(subscriptionId, resourceGroupName))
         group = self.get_resource_group(subscriptionId, resourceGroupName)
-        services.resource_group_delete(resource_group=group)
+        actor, actor_type = self.actor
+        services.resource_group_delete(resource_group=group, actor=actor, actor_type=actor_type)
         return Response(status=200)
 
 
@@ -260,7 +303,7 @@ def _readable_machine_groups(principal, subscription_id: str) -> list[str] | Non
         scope = ids.parse(granted[1])
     except ValueError:
         return []
-    if scope.resource_group is None or (scope.subscription or "").lower() != subscription_id.lower():
+    if scope.resource_group is None or ids.fold_name(scope.subscription or "") != ids.fold_name(subscription_id):
         return []
     if authz.can(principal, authz.READ, ids.machines_scope(subscription_id, scope.resource_group)):
         return [scope.resource_group]
@@ -279,7 +322,12 @@ class MachineListBySubscriptionApi(ArmOperation):
         subscription = self.get_subscription(subscriptionId)
         machines = selectors.machine_list_arm(subscription=subscription)
         if groups is not None:
-            machines = machines.filter(resource_group__name__iexact=groups[0])
+            # The group the caller's scope names, resolved to its row; read access checked on the row's name.
+            group = selectors.resource_group_get(subscription=subscription, name=groups[0])
+            readable = group is not None and authz.can(
+                request.user, authz.READ, ids.machines_scope(subscriptionId, group.name)
+            )
+            machines = machines.filter(resource_group=group) if readable else machines.none()
         context = self.output_context()
         return Response(
             paginate(request, machines, lambda page: s.MachineOutput(page, many=True, context=context).data)
@@ -326,7 +374,9 @@ class MachineCreateOrUpdateApi(ArmOperation):
     """PUT answers 200 also when it creates (the SDK's plain ``create_or_update`` raises on 201).
 
     A PUT carrying ``properties.clientPublicKey`` is an agent registering its machine (``azcmagent connect``):
-    it needs the ``onboard`` permission too and goes to ``machines.services.machine_register``.
+    it needs the ``onboard`` permission too and goes to ``machines.services.machine_register``. Re-registering a
+    machine that already has an agent key needs ``X-ArcPortal-Key-Proof``, a JWT signed by that key and bound to
+    this request (``machines.keyproof``).
     """
 
     operation_id = "Machines_CreateOrUpdate"
@@ -353,6 +403,12 @@ class MachineCreateOrUpdateApi(ArmOperation):
                 onboarded_by=actor,
                 actor=actor,
                 actor_type=actor_type,
+                key_proof=KeyProof(
+                    token=request.headers.get(keyproof.HEADER, ""),
+                    method=request.method,
+                    path=request.path,
+                    body=request._request.body,
+                ),
             )
         else:
             result = services.machine_create_or_update(
@@ -406,7 +462,8 @@ class MachineDeleteApi(ArmOperation):
         group = self.get_resource_group(subscriptionId, resourceGroupName)
         machine = self.find_machine(group, machineName)
         if machine is not None:
-            services.machine_delete(machine=machine)
+            actor, actor_type = self.actor
+            services.machine_delete(machine=machine, actor=actor, actor_type=actor_type)
         return Response(status=204)
 
 
@@ -438,7 +495,7 @@ class MachineExtensionGetApi(ArmOperation):
         self.require(authz.READ, ids.extension_id(subscriptionId, resourceGroupName, machineName, extensionName))
         group = self.get_resource_group(subscriptionId, resourceGroupName)
         machine = self.get_parent_machine(group, machineName)
-        extension = selectors.extension_get(machine=machine, name=extensionName)
+        extension = self.find_extension(machine, extensionName)
         if extension is None:
             raise NotFound(
                 f"The Resource '{ids.EXTENSION_TYPE}/{machineName}/{extensionName}' under resource group "
@@ -481,7 +538,7 @@ class MachineExtensionUpdateApi(ArmOperation):
         self.require(authz.WRITE, ids.extension_id(subscriptionId, resourceGroupName, machineName, extensionName))
         group = self.get_resource_group(subscriptionId, resourceGroupName)
         machine = self.get_parent_machine(group, machineName)
-        extension = selectors.extension_get(machine=machine, name=extensionName)
+        extension = self.find_extension(machine, extensionName)
         if extension is None:
             raise NotFound(
                 f"The Resource '{ids.EXTENSION_TYPE}/{machineName}/{extensionName}' under resource group "
@@ -512,7 +569,7 @@ class MachineExtensionDeleteApi(ArmOperation):
         self.require(authz.DELETE, ids.extension_id(subscriptionId, resourceGroupName, machineName, extensionName))
         group = self.get_resource_group(subscriptionId, resourceGroupName)
         machine = self.find_machine(group, machineName)
-        extension = selectors.extension_get(machine=machine, name=extensionName) if machine else None
+        extension = self.find_extension(machine, extensionName) if machine else None
         if extension is None:
             return Response(status=204)
         services.extension_delete(extension=extension)

@@ -11,6 +11,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from arcportal import ratelimits
 from onboarding import codes
 from onboarding.device_codes import DeviceCodeError, device_code_exchange, device_code_issue, tenant_is_known
 from onboarding.tokens import OAuthError, TokenRequest, grant_handler, issue_user_token
@@ -28,8 +29,11 @@ def verification_uri() -> str:
     return f"{settings.ARC_PUBLIC_BASE_URL.rstrip('/')}/devicelogin"
 
 
-def oauth_error(error: str, description: str, status: int = 400) -> JsonResponse:
-    return JsonResponse({"error": error, "error_description": description}, status=status)
+def oauth_error(error: str, description: str, status: int = 400, headers=None) -> JsonResponse:
+    response = JsonResponse({"error": error, "error_description": description}, status=status)
+    for name, value in (headers or {}).items():
+        response[name] = str(value)
+    return response
 
 
 @csrf_exempt
@@ -41,6 +45,11 @@ def device_code_authorize(request: HttpRequest, tenant: str) -> JsonResponse:
     client_id = data.get("client_id", "")
     if not client_id:
         return oauth_error("invalid_request", "client_id is required.")
+    try:
+        ratelimits.limits_hit(request, ratelimits.devicecode_buckets(request))  # every request stores a row
+    except (ratelimits.RateLimited, ratelimits.LimiterUnavailable) as exc:
+        refused = OAuthError.from_limit(exc, too_many="device code requests from this address")
+        return oauth_error(refused.error, refused.description, refused.status, refused.headers)
     issued = device_code_issue(
         client_id=client_id,
         scope=data.get("scope", ""),

@@ -34,9 +34,11 @@ def _tenant(value: str) -> Tenant | None:
         return None
 
 
-def _oauth_error(error: str, description: str, status: int = 400) -> JsonResponse:
+def _oauth_error(error: str, description: str, status: int = 400, headers=None) -> JsonResponse:
     response = JsonResponse({"error": error, "error_description": description}, status=status)
     response["Cache-Control"] = "no-store"
+    for name, value in (headers or {}).items():
+        response[name] = str(value)
     return response
 
 
@@ -101,7 +103,7 @@ def token(request: HttpRequest, tenant: str) -> JsonResponse:
         body = handler(token_request)
     except tokens.OAuthError as exc:
         logger.info("token request refused (%s): %s", grant_type, exc.error)
-        return _oauth_error(exc.error, exc.description, exc.status)
+        return _oauth_error(exc.error, exc.description, exc.status, exc.headers)
     response = JsonResponse(body)
     response["Cache-Control"] = "no-store"
     response["Pragma"] = "no-cache"

@@ -151,6 +151,39 @@ def test_the_same_hardware_reattaches_after_a_local_disconnect_keeping_history(
     assert agentconfig["vmId"] == str(machine.vm_id)
 
 
+def test_another_host_claiming_the_same_hardware_id_cannot_take_the_machine_over(
+    make_agent, make_service_principal, subscription, tenant, resource_group
+):
+    """Issue 10 item 5: the vmUuid is readable through ARM, so it proves nothing; the machine key does."""
+    sp, secret = make_service_principal()
+    first = make_agent(AZCMAGENT_NO_SERVICE="1")
+    assert first.run(*connect_args(subscription, tenant, extra=_sp_args(sp, secret))).returncode == 0
+    before = Machine.objects.values().get()
+    intruder = make_agent(vm_uuid=first.vm_uuid, AZCMAGENT_NO_SERVICE="1")  # same SMBIOS UUID, no key
+    result = intruder.run(*connect_args(subscription, tenant, extra=_sp_args(sp, secret)))
+    assert result.returncode == 44, result.stdout + result.stderr
+    assert "AZCM0044" in result.stdout and "ResourceExists" in result.stdout + result.stderr
+    assert Machine.objects.values().get() == before
+    assert not (intruder.home / "agentconfig.json").exists()
+
+
+def test_connect_again_after_an_interrupted_connect_proves_the_key_it_kept(
+    make_agent, make_service_principal, subscription, tenant, resource_group
+):
+    """The ARM resource was created but the local configuration was not written (a crash, a failed certificate
+    request): the key on disk is the current key of the machine, so connect re-attaches with a proof."""
+    sp, secret = make_service_principal()
+    agent = make_agent(AZCMAGENT_NO_SERVICE="1")
+    assert agent.run(*connect_args(subscription, tenant, extra=_sp_args(sp, secret))).returncode == 0
+    machine = Machine.objects.get()
+    (agent.home / "agentconfig.json").unlink()
+    again = agent.run(*connect_args(subscription, tenant, extra=_sp_args(sp, secret)))
+    assert again.returncode == 0, again.stdout + again.stderr
+    reattached = Machine.objects.get()
+    assert reattached.pk == machine.pk and reattached.client_public_key != machine.client_public_key
+    assert reattached.status == "Connected" and reattached.provisioning_state == "Succeeded"
+
+
 def test_disconnect_deletes_the_resource_and_the_local_identity(
     make_agent, make_service_principal, subscription, tenant, resource_group
 ):

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from machines.models import Machine, MachineStatusEvent
 from machines.services import machine_issue_certificate, machine_register, resource_group_create
+from tests.agent.test_registration import proof_by
 
 pytestmark = pytest.mark.django_db
 
@@ -177,6 +178,7 @@ def test_the_old_identity_stops_working_when_the_machine_is_re_attached(client, 
         name="web-01",
         location="westeurope",
         properties={"vmId": str(machine.vm_id), "vmUuid": "hw-1", "clientPublicKey": identity.public_key_b64(new_key)},
+        key_proof=proof_by(old_key),
     )
     body = json.dumps(BODY).encode()
     token = identity.heartbeat_token(old_key, thumbprint=old_thumbprint, vm_id=str(machine.vm_id), body=body)
@@ -237,6 +239,7 @@ def test_an_expired_machine_reconnects_after_re_registration(client, onboarded):
         properties={"vmId": new_vm_id, "vmUuid": "HW-1", "clientPublicKey": identity.public_key_b64(new_key)},
         onboarding_method="ServicePrincipal",
         onboarded_by="app",
+        key_proof=proof_by(old_key),
     )
     reattached = Machine.objects.get(pk=machine.pk)
     assert reattached.last_heartbeat_at is None and str(reattached.vm_id) == new_vm_id
@@ -267,6 +270,7 @@ def test_a_re_registered_key_is_used_at_once_despite_the_parsed_key_cache(client
         name="web-01",
         location="westeurope",
         properties={"vmId": str(machine.vm_id), "vmUuid": "HW-1", "clientPublicKey": identity.public_key_b64(new_key)},
+        key_proof=proof_by(old_key),
     )
     issued = machine_issue_certificate(machine_id=machine.pk, public_key_b64=identity.public_key_b64(new_key))
     before = _snapshot(machine.pk)

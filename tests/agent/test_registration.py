@@ -8,6 +8,7 @@ import pytest
 from azcmagent import identity
 
 from arcportal.exceptions import Conflict, Invalid
+from machines.keyproof import KeyProof
 from machines.models import Machine, MachineStatusEvent
 from machines.services import (
     machine_create_or_update,
@@ -26,10 +27,11 @@ def group(subscription):
     return resource_group_create(subscription=subscription, name="rg", location="westeurope")
 
 
-def _register(group, *, vm_uuid="HW-1", name="web-01", key=KEY, **extra):
+def _register(group, *, vm_uuid="HW-1", name="web-01", key=KEY, key_proof=None, **extra):
     properties = {"vmId": str(uuid.uuid4()), "vmUuid": vm_uuid, "clientPublicKey": identity.public_key_b64(key)}
     properties.update(extra)
     return machine_register(
+        key_proof=key_proof,
         resource_group=group,
         name=name,
         location="westeurope",
@@ -62,17 +64,44 @@ def test_another_server_under_the_same_name_is_a_conflict_azcm0044(group):
     assert Machine.objects.values().get() == before
 
 
-def test_the_same_hardware_re_attaches_keeping_history(group, now):
+def proof_by(key, *, path: str = "/m", body: bytes = b"{}") -> KeyProof:
+    """A proof of possession of ``key`` made by the agent's own code, for the request (``path``, ``body``)."""
+    token = identity.key_proof(key, method="PUT", path=path, body=body)
+    return KeyProof(token=token, method="PUT", path=path, body=body)
+
+
+def test_the_holder_of_the_current_key_re_attaches_keeping_history(group, now):
     first = _register(group).instance
     machine_record_heartbeat(machine_id=first.pk, at=now)
     Machine.objects.filter(pk=first.pk).update(certificate_thumbprint="AA" * 20)
     new_key = identity.new_key()
-    again = _register(group, vm_uuid="hw-1", key=new_key)  # vmUuid compares case-insensitively
+    again = _register(group, key=new_key, key_proof=proof_by(KEY))
     machine = Machine.objects.get()
     assert not again.created and machine.pk == first.pk
     assert machine.vm_id != first.vm_id and machine.client_public_key == identity.public_key_b64(new_key)
     assert machine.certificate_thumbprint == "" and machine.provisioning_state == "Creating"
     assert MachineStatusEvent.objects.filter(machine=machine).count() == 1
+
+
+def test_the_same_hardware_id_without_a_proof_is_a_conflict(group):
+    """The vmUuid is readable by whoever may read the machine: it proves nothing (issue 10 item 5)."""
+    _register(group)
+    before = Machine.objects.values().get()
+    with pytest.raises(Conflict) as info:
+        _register(group, key=identity.new_key())  # same vmUuid "HW-1"
+    assert info.value.code == "ResourceExists" and "proof" in info.value.message
+    with pytest.raises(Conflict):
+        _register(group, key=identity.new_key(), key_proof=proof_by(identity.new_key()))  # signed by another key
+    assert Machine.objects.values().get() == before
+
+
+def test_registering_the_same_key_again_changes_no_identity(group):
+    first = _register(group).instance
+    Machine.objects.filter(pk=first.pk).update(certificate_thumbprint="AA" * 20, provisioning_state="Succeeded")
+    again = _register(group, vmId=str(first.vm_id))
+    machine = Machine.objects.get()
+    assert not again.created and machine.vm_id == first.vm_id
+    assert machine.certificate_thumbprint == "AA" * 20 and machine.provisioning_state == "Succeeded"
 
 
 def test_a_placeholder_created_through_arm_is_adopted(group):

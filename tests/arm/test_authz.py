@@ -130,3 +130,30 @@ def test_portal_users_are_owner_of_everything(world, arm, tenant):
     response = arm.put(f"/subscriptions/{other.subscription_id}/resourcegroups/x?{RG_API}", {"location": "eastus"})
     assert response.status_code == 201
     assert len(arm.get(f"/subscriptions?{RG_API}").json()["value"]) == 2
+
+
+def test_machine_bodies_carry_extensions_only_for_callers_who_may_read_extensions(world, sp_token, arm):
+    """Issue 10 item 7: the machine GET/list/PUT bodies' ``resources`` array is extension data (settings included);
+    the Onboarding role may not read extensions, so it gets machine bodies without it."""
+    for group in ("rg-a", "rg-b"):
+        path = f"{machine_path(world, group, 'vm')}/extensions/e?{API}"
+        assert arm.put(path, {"properties": {"type": "t", "settings": {"token": "s3cret-setting"}}}).status_code == 200
+    token, _ = sp_token("Azure Connected Machine Onboarding")
+    onboarding = ArmClient(token)
+    machine = f"{machine_path(world, 'rg-a', 'vm')}?{API}"
+    responses = [
+        onboarding.get(machine),
+        onboarding.get(f"{sub_path(world)}/providers/Microsoft.HybridCompute/machines?{API}"),
+        onboarding.get(f"{rg_path(world, 'rg-a')}/providers/Microsoft.HybridCompute/machines?{API}"),
+        onboarding.put(machine, {"location": "eastus"}),
+        onboarding.patch(machine, {"tags": {"a": "b"}}),
+    ]
+    for response in responses:
+        assert response.status_code == 200, response.content
+        assert b"s3cret-setting" not in response.content and b"/extensions/" not in response.content
+    assert "resources" not in onboarding.get(machine).json()
+
+    reader_token, _ = sp_token("Reader")
+    for client in (ArmClient(reader_token), arm):
+        body = client.get(machine).json()
+        assert [r["properties"]["settings"] for r in body["resources"]] == [{"token": "s3cret-setting"}]

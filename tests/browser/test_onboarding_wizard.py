@@ -176,3 +176,39 @@ def test_the_wizard_works_without_javascript(browser, live_server, admin_user, s
         assert saved.read_bytes() == shown.encode("utf-8")
     finally:
         context.close()
+
+
+def test_a_pasted_secret_is_not_sent_back_and_is_used_once(signed_in_page, live_server, screenshot, subscription):
+    """Issue 10 item 14: the pasted secret leaves the page after Basics (kept on the server, encrypted), the wizard's
+    responses are never cached, and the script generated first is the only one that holds it."""
+    from machines.services import resource_group_create
+
+    resource_group_create(subscription=subscription, name="existing-rg", location="eastus")
+    pasted = "pasted-Secret-from-browser-0123"
+    page = signed_in_page
+    page.goto(f"{live_server.url}/portal/add/generate?mode=scale")
+    page.check("input[name=resource_group_mode][value=existing]")
+    page.select_option("#id_resource_group", "existing-rg")
+    page.check("input[name=sp_mode][value=manual]")
+    page.fill("#id_service_principal_id", "5c1e4c2a-3b4d-4e5f-8a9b-0c1d2e3f4a5b")
+    page.fill("#id_service_principal_secret", pasted)
+    with page.expect_response(lambda r: "/portal/add/generate" in r.url and r.request.method == "POST") as answer:
+        page.get_by_role("button", name="Next").click()
+    assert "no-store" in answer.value.headers["cache-control"]
+    page.locator(".tab.active", has_text="Tags").wait_for()
+    assert pasted not in page.content()
+    page.get_by_role("button", name="Previous").click()
+    page.locator("#secret-kept").wait_for()
+    assert page.input_value("#id_service_principal_secret") == "" and pasted not in page.content()
+    screenshot("onboarding-wizard-secret-kept")
+    page.get_by_role("button", name="Next").click()
+    page.locator(".tab.active", has_text="Tags").wait_for()
+    page.get_by_role("button", name="Next").click()
+    page.locator("#onboarding-script").wait_for()
+    assert f"servicePrincipalClientSecret='{pasted}';" in page.locator("#onboarding-script").text_content()
+    page.get_by_role("button", name="Previous").click()
+    page.locator(".tab.active", has_text="Tags").wait_for()
+    page.get_by_role("button", name="Next").click()
+    page.locator("#onboarding-script").wait_for()
+    assert pasted not in page.content()
+    assert "servicePrincipalClientSecret='<ENTER SECRET HERE>';" in page.locator("#onboarding-script").text_content()

@@ -149,6 +149,7 @@ def installation_env(var_dir: Path, **overrides: str) -> dict[str, str]:
         DJANGO_SECRET_KEY="x",
         ARC_VAR_DIR=str(var_dir),
         ARC_CELERY_QUEUE=f"arcportal-it-{uuid.uuid4().hex[:8]}",
+        ARC_WEBHOOK_ALLOWED_HOSTS="127.0.0.1",  # the tests' webhook receiver (machines/egress.py)
         PYTHONUNBUFFERED="1",
     )
     env.pop("CELERY_TASK_ALWAYS_EAGER", None)

@@ -287,7 +287,7 @@ def test_sweep_enqueues_webhook_deliveries_only_after_each_chunk_commits(
 
 def test_heartbeat_after_offline_records_the_transition_and_notifies(db, now, django_capture_on_commit_callbacks):
     machine = MachineFactory(last_heartbeat_at=now - timedelta(hours=2), status=rules.DISCONNECTED)
-    webhook_create(subscription=machine.resource_group.subscription, url="http://127.0.0.1:9/hook")
+    webhook_create(subscription=machine.resource_group.subscription, url="http://hooks.example.test:9/hook")
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         machine_record_heartbeat(machine_id=machine.pk, at=now)
@@ -301,7 +301,7 @@ def test_heartbeat_after_offline_records_the_transition_and_notifies(db, now, dj
 
 def test_heartbeat_on_a_connected_machine_notifies_nobody(db, now, django_capture_on_commit_callbacks):
     machine = MachineFactory(last_heartbeat_at=now - timedelta(minutes=5), status=rules.CONNECTED)
-    webhook_create(subscription=machine.resource_group.subscription, url="http://127.0.0.1:9/hook")
+    webhook_create(subscription=machine.resource_group.subscription, url="http://hooks.example.test:9/hook")
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         machine_record_heartbeat(machine_id=machine.pk, at=now)

@@ -315,3 +315,80 @@ def test_hostile_tag_values_are_quoted_in_the_generated_script(portal_client, su
     }
     script = script_of(post(portal_client, data))
     assert "tags='x='\\'''\\'''\\''; rm -rf ~; '\\'''\\'''\\''';" in script
+
+
+# --- Issue 10 items 5 and 14: the at-scale principal's scope, and its secret never travelling in a form -----------
+
+
+def all_hidden(response) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', response.content.decode()):
+        found.setdefault(name, []).append(unescape(value))
+    return found
+
+
+def test_the_new_service_principal_is_scoped_to_the_chosen_resource_group(portal_client, subscription, existing_rg):
+    data = {
+        **basics(subscription, resource_group_mode="existing", resource_group="existing-rg"),
+        "sp_mode": "new",
+        "new_service_principal_name": "Arc onboarding",
+        "step": "tags",
+        "action": "next",
+    }
+    assert "onboarding-script" in post(portal_client, data, mode="scale").content.decode()
+    principal = ServicePrincipal.objects.get(display_name="Arc onboarding")
+    assert principal.scope == existing_rg.arm_id
+    assert principal.role == "Azure Connected Machine Onboarding"
+
+
+def test_a_new_principal_s_secret_is_shown_once_in_an_uncacheable_page_and_never_in_a_form(portal_client, subscription):
+    data = {**basics(subscription), "sp_mode": "new", "new_service_principal_name": "Arc onboarding", "step": "tags"}
+    response = post(portal_client, {**data, "action": "next"}, mode="scale")
+    secret = re.search(r"servicePrincipalClientSecret='([^']+)';", script_of(response)).group(1)
+    assert "no-store" in response["Cache-Control"]
+    assert all(secret not in value for values in all_hidden(response).values() for value in values)
+    assert secret not in str(dict(portal_client.session))
+
+    # Previous and Next again: the same principal, and its secret is not sent back by the browser or kept anywhere.
+    carried = {name: values for name, values in all_hidden(response).items() if name not in ("step", "action")}
+    back = post(portal_client, {**carried, "step": "script", "action": "previous"}, mode="scale")
+    assert "no-store" in back["Cache-Control"] and secret not in back.content.decode()
+    again = post(portal_client, {**all_hidden(back), "action": "next"}, mode="scale")
+    assert secret not in again.content.decode()
+    assert ServicePrincipal.objects.count() == 1
+    assert "servicePrincipalClientSecret='<ENTER SECRET HERE>';" in script_of(again)
+
+
+def test_a_pasted_secret_is_kept_server_side_until_the_script_is_rendered_once(portal_client, subscription):
+    pasted = "pasted-Secret-value-0123456789"
+    data = {
+        **basics(subscription),
+        "sp_mode": "manual",
+        "service_principal_id": "5c1e4c2a-3b4d-4e5f-8a9b-0c1d2e3f4a5b",
+        "service_principal_secret": pasted,
+        "step": "basics",
+        "action": "next",
+    }
+    tags_tab = post(portal_client, data, mode="scale")
+    assert "no-store" in tags_tab["Cache-Control"]
+    assert pasted not in tags_tab.content.decode()  # not in a hidden field, not anywhere in the page
+    assert pasted not in str(dict(portal_client.session))  # kept encrypted
+    script_tab = post(portal_client, {**all_hidden(tags_tab), "action": "next"}, mode="scale")
+    assert f"servicePrincipalClientSecret='{pasted}';" in script_of(script_tab)
+    assert "no-store" in script_tab["Cache-Control"]
+    # One time: regenerating without pasting it again gives the placeholder.
+    back = post(portal_client, {**all_hidden(script_tab), "action": "previous"}, mode="scale")
+    again = post(portal_client, {**all_hidden(back), "action": "next"}, mode="scale")
+    assert pasted not in again.content.decode()
+    assert "servicePrincipalClientSecret='<ENTER SECRET HERE>';" in script_of(again)
+
+
+def test_the_shown_script_is_html_escaped(portal_client, subscription):
+    """The rendered script is a SafeString (shell templates run with autoescape off): the page must escape it, or a
+    tag value like this one would run in the portal's origin."""
+    data = {**basics(subscription), "tag_name": ["x"], "tag_value": ["</pre><script>window.pwned=1</script>"]}
+    response = post(portal_client, {**data, "step": "tags", "action": "next"})
+    page = response.content.decode()
+    assert "<script>window.pwned=1</script>" not in page
+    assert "&lt;/pre&gt;&lt;script&gt;window.pwned=1&lt;/script&gt;" in page
+    assert "window.pwned=1" in script_of(response)

@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 
 from azcmagent import __version__, config, errors, identity, log, service, sysinfo
-from azcmagent.client import Portal, _json, error_code, error_text
+from azcmagent.client import Portal, _json, error_code, error_text, json_bytes
 from azcmagent.commands.check import check_endpoints
 from azcmagent.commands.common import arm_token, portal_settings, proxy_url
 from azcmagent.errors import AgentError
@@ -90,7 +90,13 @@ def cmd_connect(args: argparse.Namespace) -> int:
     }
     body = {"location": location, "tags": tags, "identity": {"type": "SystemAssigned"}, "properties": properties}
     machine_path = Portal.machine_path(args.subscription_id, args.resource_group, name)
-    response = portal.arm("PUT", machine_path, token, body, correlation_id=correlation_id)
+    held = _held_machine_key(paths)
+    proof = {}
+    if held is not None:  # this host registered a machine before: prove it holds that key, to re-attach it
+        proof[identity.KEY_PROOF_HEADER] = identity.key_proof(
+            held, method="PUT", path=machine_path, body=json_bytes(body)
+        )
+    response = portal.arm("PUT", machine_path, token, body, correlation_id=correlation_id, headers=proof)
     data = _json(response)
     if response.status_code not in (200, 201):
         code = error_code(data)
@@ -140,6 +146,8 @@ def cmd_connect(args: argparse.Namespace) -> int:
         "connectedAt": service.now_iso(),
     }
     config.write_json(paths.agentconfig, agentconfig)
+    with contextlib.suppress(FileNotFoundError):
+        paths.previous_key.unlink()
     log.info("Successfully Onboarded Resource to Azure", VM_Id=vm_id)
 
     beat = service.send_heartbeat()
@@ -183,11 +191,28 @@ def cmd_disconnect(args: argparse.Namespace) -> int:
             )
         log.info("Successfully deleted the resource from Azure", resourceId=agentconfig.get("resourceId", path))
     service.stop()
+    if args.force_local_only and paths.key.exists():
+        # The machine stays registered with this key: keep it, so 'connect' here can prove it and re-attach.
+        paths.key.replace(paths.previous_key)
     for path in (paths.agentconfig, paths.key, paths.certificate, paths.state):
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+    if not args.force_local_only:
+        with contextlib.suppress(FileNotFoundError):
+            paths.previous_key.unlink()
     log.info("Successfully disconnected and cleaned up the local configuration", VM_Id=agentconfig["vmId"])
     return errors.OK
+
+
+def _held_machine_key(paths: config.Paths):
+    """The key of a machine this host registered before, if it still has it: ``certs/machine.key`` left by a
+    connect that did not finish, else the one ``disconnect --force-local-only`` kept."""
+    for path in (paths.key, paths.previous_key):
+        try:
+            return identity.load_key(path.read_bytes())
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 def identity_of(machine: dict) -> dict:

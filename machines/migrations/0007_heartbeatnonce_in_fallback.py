@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('machines', '0005_heartbeat_nonce'),
+        ('machines', '0006_ascii_name_folding'),
     ]
 
     operations = [
