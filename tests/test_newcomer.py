@@ -164,8 +164,11 @@ def served(clone):
 
 
 def test_every_documented_command_runs_verbatim_in_a_fresh_clone_after_make_run(clone, served):
-    lookup = "from machines.selectors import *; print(tenant_get().tenant_id, subscription_list()[0].subscription_id)"
-    facts = run([".venv/bin/python", "manage.py", "shell", "-c", lookup], clone).stdout.split()
+    lookup = (
+        "from machines.selectors import *; print('ids', tenant_get().tenant_id, subscription_list()[0].subscription_id)"
+    )
+    output = run([".venv/bin/python", "manage.py", "shell", "-c", lookup], clone).stdout
+    facts = re.search(r"^ids (\S+) (\S+)$", output, re.MULTILINE).groups()
     values = {"<tenant-id>": facts[0], "<subscription-id>": facts[1]}
     ran: list[str] = []
     for block in documented_commands():
