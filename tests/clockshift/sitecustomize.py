@@ -18,6 +18,7 @@ import datetime as dt
 import os
 import ssl
 import sys
+import time
 
 ENV = "TESTS_CLOCK_SHIFT_SECONDS"
 X509_V_FLAG_NO_CHECK_TIME = 0x200000  # OpenSSL's x509_vfy.h
@@ -29,6 +30,9 @@ def shift_clock(seconds: float):
 
     traveller = time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds), tick=True)
     traveller.start()
+    # time-machine starts ticking at the first reading, not at start(): read now, so that every process's clock is
+    # the real clock plus exactly the shift (a process that first reads it seconds later would lag by those seconds).
+    time.time()
     _no_certificate_time_check()
     return traveller
 
