@@ -63,7 +63,9 @@ def test_installers_are_served_without_a_session(client):
     for installer in (linux.content, windows.content):
         assert b"ssl.create_default_context(cafile=ca_file)" in installer
         assert b"--isolated --disable-pip-version-check --quiet --no-index --no-deps" in installer
-        assert b"--cert" not in installer
+    assert (
+        b'--cert "$prefix' not in linux.content and b'"--cert", $PinnedCa' not in windows.content
+    )  # pip not near the portal
 
 
 def test_the_linux_installer_refuses_http_and_a_missing_ca(client, tmp_path):
