@@ -103,9 +103,9 @@ TEMPLATES = [
 # --- Database ----------------------------------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'arcportal.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    if DATABASES["default"]["NAME"] not in ("", ":memory:"):
+    _sqlite = Path(DATABASES["default"]["NAME"])
+    if DATABASES["default"]["NAME"] not in ("", ":memory:") and _sqlite.parent.is_dir():
         # Created 0600 before SQLite opens it; its -wal and -shm files take the database file's mode.
-        _sqlite = Path(DATABASES["default"]["NAME"])
         private_file(_sqlite, create=True)
         for _suffix in ("-wal", "-shm", "-journal"):
             private_file(_sqlite.with_name(_sqlite.name + _suffix))
