@@ -3,9 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-SECRET_FILE := var/secret_key
+# The secret key lives in the var directory (ARC_VAR_DIR, default ./var) that the settings read it from when
+# DJANGO_SECRET_KEY is unset, so every `.venv/bin/python manage.py ...` uses the same key as `make run`.
+VAR_DIR := $(or $(ARC_VAR_DIR),var)
+SECRET_FILE := $(VAR_DIR)/secret_key
 
-.PHONY: run test lint format venv migrate bootstrap bench demo clean
+.PHONY: run prepare test lint format venv migrate bench demo demo-prepare clean
 
 $(STAMP): requirements.txt requirements-dev.txt agent/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,17 +19,19 @@ $(STAMP): requirements.txt requirements-dev.txt agent/pyproject.toml
 
 venv: $(STAMP)
 
+# umask 077: the directory and the key are the owner's only from their first byte (docs/security.md).
 $(SECRET_FILE):
-	mkdir -p var
-	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $(SECRET_FILE)
-	chmod 600 $(SECRET_FILE)
+	umask 077 && mkdir -p $(VAR_DIR) && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $(SECRET_FILE)
+
+## make prepare: what `make run` does before serving: migrate, bootstrap, collect static files.
+prepare: $(STAMP) $(SECRET_FILE)
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py bootstrap
+	$(PY) manage.py collectstatic --no-input --verbosity 0
 
 ## make run: install, migrate, bootstrap, then web (http :8000, https :8443) + Celery worker + beat. Ctrl+C stops all.
-run: $(STAMP) $(SECRET_FILE)
-	DJANGO_SECRET_KEY=$$(cat $(SECRET_FILE)) $(PY) manage.py migrate --no-input
-	DJANGO_SECRET_KEY=$$(cat $(SECRET_FILE)) $(PY) manage.py bootstrap
-	DJANGO_SECRET_KEY=$$(cat $(SECRET_FILE)) $(PY) manage.py collectstatic --no-input --verbosity 0
-	DJANGO_SECRET_KEY=$$(cat $(SECRET_FILE)) $(PY) manage.py serve
+run: prepare
+	$(PY) manage.py serve
 
 ## make test: lint, then the whole suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set).
 test: $(STAMP) lint
@@ -41,7 +46,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 migrate: $(STAMP) $(SECRET_FILE)
-	DJANGO_SECRET_KEY=$$(cat $(SECRET_FILE)) $(PY) manage.py migrate --no-input
+	$(PY) manage.py migrate --no-input
 
 ## make demo: a portal of its own under var/demo (never your data) with short thresholds (heartbeat 10 s, Offline
 ## after 30 s, sweep every 5 s) and 50 simulated agents, 20% of which stop after onboarding: Connected and Offline
@@ -52,18 +57,23 @@ DEMO_ENV := ARC_VAR_DIR=$(DEMO_DIR) ARC_HEARTBEAT_INTERVAL_SECONDS=10 ARC_OFFLIN
 demo: $(STAMP)
 	@$(PY) -c "import socket; [socket.create_server(('127.0.0.1', p)).close() for p in (8000, 8443)]" \
 		|| { echo "make demo: port 8000 or 8443 is in use (is 'make run' running?)"; exit 1; }
-	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
-	@$(PY) -c "import secrets; print(secrets.token_urlsafe(50))" > $(DEMO_DIR)/secret_key
-	export DJANGO_SECRET_KEY=$$(cat $(DEMO_DIR)/secret_key) $(DEMO_ENV); \
-	$(PY) manage.py migrate --no-input --verbosity 0 && \
-	$(PY) manage.py bootstrap && \
-	$(PY) manage.py collectstatic --no-input --verbosity 0 || exit 1; \
+	@$(MAKE) --no-print-directory demo-prepare
+	export $(DEMO_ENV); \
 	$(PY) manage.py serve & serve=$$!; \
 	trap 'kill -TERM $$serve 2>/dev/null; wait $$serve' EXIT; \
 	for i in $$(seq 60); do $(PY) -c "import socket; socket.create_connection(('127.0.0.1', 8443), 1)" 2>/dev/null \
 		&& break; sleep 0.5; done; \
 	$(PY) manage.py simulate_fleet --machines 50 --offline-fraction 0.2 --duration 3600 --interval 10 \
 		--portal-url https://127.0.0.1:8443 --ca-file $(DEMO_DIR)/pki/ca.pem --resource-group arc-demo
+
+## make demo-prepare: the demo's fresh var/demo (secret key, database, bootstrap, static files), owner-only.
+demo-prepare: $(STAMP)
+	rm -rf $(DEMO_DIR)
+	umask 077 && mkdir -p $(DEMO_DIR) && $(PY) -c "import secrets; print(secrets.token_urlsafe(50))" > $(DEMO_DIR)/secret_key
+	export $(DEMO_ENV); \
+	$(PY) manage.py migrate --no-input --verbosity 0 && \
+	$(PY) manage.py bootstrap && \
+	$(PY) manage.py collectstatic --no-input --verbosity 0
 
 bench: $(STAMP)
 	$(PY) bench/list_page.py

@@ -8,8 +8,15 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from arcportal.files import private_dir, private_file
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(environ.Env().str("ARC_VAR_DIR", default=str(BASE_DIR / "var")))
+# Everything the installation keeps (SQLite database, secret key, PKI, broker, cache) lives here, readable by the
+# owner only: the database holds session keys, the PKI the CA's private key.
+VAR_DIR = private_dir(Path(environ.Env().str("ARC_VAR_DIR", default=str(BASE_DIR / "var"))))
+# Written once by `make run` / `make demo` (mode 0600); read when DJANGO_SECRET_KEY is unset, so every
+# `python manage.py …` of that installation uses the same key without exporting it.
+SECRET_KEY_FILE = VAR_DIR / "secret_key"
 
 env = environ.Env()
 if env.bool("DJANGO_READ_DOT_ENV_FILE", default=False):
@@ -18,18 +25,33 @@ if env.bool("DJANGO_READ_DOT_ENV_FILE", default=False):
 # --- Django core -------------------------------------------------------------------------------------------
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+if not SECRET_KEY and SECRET_KEY_FILE.is_file():
+    SECRET_KEY = private_file(SECRET_KEY_FILE).read_text().strip()
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY is required unless DJANGO_DEBUG is true.")
+        raise ImproperlyConfigured(
+            f"DJANGO_SECRET_KEY is required unless DJANGO_DEBUG is true (or a key in {SECRET_KEY_FILE}, "
+            "which `make run` creates)."
+        )
     SECRET_KEY = "insecure-development-key-only-used-when-DJANGO_DEBUG-is-true"  # noqa: S105
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
-# Behind a TLS-terminating proxy (docs/deployment.md): trust its X-Forwarded-Proto / X-Forwarded-Host.
-if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
+# Behind a TLS-terminating proxy (docs/security.md): trust its X-Forwarded-Proto / X-Forwarded-Host, and since every
+# client then speaks https: Secure cookies, HSTS, http redirected to https (docs/configuration.md, "Production").
+BEHIND_TLS_PROXY = env.bool("DJANGO_BEHIND_TLS_PROXY", default=False)
+if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+    # The proxy's health check may ask gunicorn directly over http.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
 
 DJANGO_APPS = [
     "django.contrib.auth",
@@ -80,9 +102,14 @@ TEMPLATES = [
 ]
 
 # --- Database ----------------------------------------------------------------------------------------------
-VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'arcportal.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    _sqlite = Path(DATABASES["default"]["NAME"])
+    if DATABASES["default"]["NAME"] not in ("", ":memory:") and _sqlite.parent.is_dir():
+        # Created 0600 before SQLite opens it; its -wal and -shm files take the database file's mode.
+        private_file(_sqlite, create=True)
+        for _suffix in ("-wal", "-shm", "-journal"):
+            private_file(_sqlite.with_name(_sqlite.name + _suffix))
     # Web, worker and beat share the file: WAL lets readers run beside the writer, IMMEDIATE transactions
     # avoid "database is locked" upgrades, and the timeout waits for the writer instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -94,6 +121,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DJANGO_CONN_MAX_AGE", default=60))
+    # A kept connection is checked before its first use in each request: after a database restart (or a backend
+    # killed by an administrator) the request reconnects instead of failing with a 500.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth ----------------------------------------------------------------------------------------------------
@@ -145,7 +175,7 @@ else:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-            "LOCATION": str(VAR_DIR / "cache"),
+            "LOCATION": str(private_dir(VAR_DIR / "cache")),
         }
     }
 
@@ -156,9 +186,9 @@ if REDIS_URL:
     CELERY_RESULT_BACKEND = REDIS_URL
 else:
     # The embedded broker (DESIGN.md §1): kombu's filesystem transport, no server needed.
-    _broker_dir = VAR_DIR / "broker"
+    _broker_dir = private_dir(VAR_DIR / "broker")
     for _sub in ("queue", "processed", "control"):
-        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+        private_dir(_broker_dir / _sub)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
@@ -168,7 +198,7 @@ else:
         "store_processed": False,
     }
     CELERY_RESULT_BACKEND = f"file://{VAR_DIR / 'celery-results'}"
-    (VAR_DIR / "celery-results").mkdir(parents=True, exist_ok=True)
+    private_dir(VAR_DIR / "celery-results")
     # The filesystem transport has no fan-out exchange, so remote control (broadcast) is off.
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 CELERY_ACCEPT_CONTENT = ["json"]

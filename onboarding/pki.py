@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from django.conf import settings
 
+from arcportal.files import private_dir
+
 CA_FILE = "ca.pem"
 CA_KEY_FILE = "ca-key.pem"
 SERVER_FILE = "server.pem"
@@ -35,14 +37,12 @@ MACHINE_CERT_VALIDITY = dt.timedelta(days=90)
 
 
 def pki_dir() -> Path:
-    path = Path(settings.ARC_PKI_DIR)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return private_dir(Path(settings.ARC_PKI_DIR))
 
 
 @contextmanager
 def _locked(directory: Path):
-    with open(directory / ".lock", "w") as handle:
+    with os.fdopen(os.open(directory / ".lock", os.O_WRONLY | os.O_CREAT, 0o600), "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

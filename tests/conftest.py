@@ -1,15 +1,67 @@
-"""Shared fixtures: a frozen ``now``, the bootstrap tenant/subscription, a signed-in portal client."""
+"""Shared fixtures: a frozen ``now``, the bootstrap tenant/subscription, a signed-in portal client; and the
+``--clock-shift-days`` option that moves the clock of the whole run (tests/clockshift/sitecustomize.py)."""
 
+import os
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
+from tests.clockshift import sitecustomize as clockshift
+
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--clock-shift-days",
+        type=float,
+        default=0,
+        help="Run with the clock of this process and of every Python process it starts moved N days ahead.",
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def clock_shift(request):
+    """``--clock-shift-days=N``: the whole session runs N days ahead (ticking), as on a machine whose clock moved."""
+    days = request.config.getoption("clock_shift_days")
+    if not days:
+        yield 0
+        return
+    from onboarding import pki
+
+    pki.ensure_pki()  # the test PKI is made on the real clock, which curl checks it against (see clockshift)
+    seconds = days * 86400
+    previous = {name: os.environ.get(name) for name in (clockshift.ENV, "PYTHONPATH")}
+    os.environ[clockshift.ENV] = str(seconds)
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(Path(clockshift.__file__).parent), previous["PYTHONPATH"]])
+    )
+    traveller = clockshift.shift_clock(seconds)
+    try:
+        yield seconds
+    finally:
+        traveller.stop()
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @pytest.fixture
 def now() -> datetime:
     return NOW
+
+
+@pytest.fixture
+def frozen_clock(now):
+    """The whole process clock stands at ``now``: the views' ``timezone.now()``, ``auto_now_add`` columns, tokens and
+    sessions all agree with the data a test builds from ``now`` (never a fixed date mixed with the real clock)."""
+    import time_machine
+
+    with time_machine.travel(now, tick=False):
+        yield now
 
 
 @pytest.fixture

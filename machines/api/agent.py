@@ -37,6 +37,8 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -258,6 +260,19 @@ class MachineCertificateApi(APIView):
     "thumbprint": …, "notAfter": …}``. Authenticated by the bearer token (ARM authentication); the CSR proves the
     caller holds the private key the machine registered."""
 
+    @extend_schema(
+        operation_id="MachineCertificate_Issue",
+        request=inline_serializer("MachineCertificateRequest", {"csr": serializers.CharField()}),
+        responses=inline_serializer(
+            "MachineCertificate",
+            {
+                "certificate": serializers.CharField(),
+                "thumbprint": serializers.CharField(),
+                "notAfter": serializers.DateTimeField(),
+                "vmId": serializers.UUIDField(),
+            },
+        ),
+    )
     def post(self, request, vm_id: str):
         vm = _parse_vm_id(vm_id)
         machine = selectors.machine_by_vm_id(vm_id=vm) if vm else None

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.agent_env import HOST_CA_VARIABLES, SYSTEM_CA_BUNDLE
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -29,6 +31,8 @@ class Agent:
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AZCMAGENT_", "DJANGO_"))}
+        # A user's host: every CA-bundle variable at the system bundle; the agent trusts only AZCMAGENT_CA_FILE.
+        env.update(dict.fromkeys(HOST_CA_VARIABLES, SYSTEM_CA_BUNDLE))
         env.update(
             AZCMAGENT_HOME=str(self.home),
             AZCMAGENT_VM_UUID=self.vm_uuid,

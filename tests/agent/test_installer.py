@@ -58,7 +58,14 @@ def test_installers_are_served_without_a_session(client):
     parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
     tree = parser.parse(windows.content)
     assert not tree.root_node.has_error, "the PowerShell installer does not parse"
-    assert b"-CaFile" in windows.content and b"--cert" in windows.content
+    assert b"-CaFile" in windows.content
+    # The wheel is fetched trusting only the pinned CA, then installed from the local file (no index, no host settings).
+    for installer in (linux.content, windows.content):
+        assert b"ssl.create_default_context(cafile=ca_file)" in installer
+        assert b"--isolated --disable-pip-version-check --quiet --no-index --no-deps" in installer
+    assert (
+        b'--cert "$prefix' not in linux.content and b'"--cert", $PinnedCa' not in windows.content
+    )  # pip not near the portal
 
 
 def test_the_linux_installer_refuses_http_and_a_missing_ca(client, tmp_path):

@@ -183,6 +183,7 @@ def test_a_real_agent_goes_offline_and_back_with_events_and_signed_webhooks(
         assert state()["status"] == "Connected"
 
         # 2. The service stops: Disconnected at exactly last heartbeat + 6 s, noticed within 6 s + 2 sweeps.
+        stop_requested_at = datetime.now(UTC)
         assert "Agent service stopped" in agent.run("service", "stop")
         stopped_at = datetime.now(UTC)
         assert not pid_alive(first_service)
@@ -194,7 +195,8 @@ def test_a_real_agent_goes_offline_and_back_with_events_and_signed_webhooks(
         )
         noticed_at = datetime.now(UTC)
         last_heartbeat = parse(offline["last_heartbeat_at"])
-        assert stopped_at - timedelta(seconds=2 * HEARTBEAT_SECONDS) <= last_heartbeat <= stopped_at
+        # Within two intervals before the stop was asked for (the stop command itself may take seconds on a busy box).
+        assert stop_requested_at - timedelta(seconds=2 * HEARTBEAT_SECONDS) <= last_heartbeat <= stopped_at
         assert noticed_at - last_heartbeat <= timedelta(
             seconds=OFFLINE_SECONDS + 2 * SWEEP_SECONDS + SCHEDULING_SLACK_SECONDS
         ), noticed_at - last_heartbeat

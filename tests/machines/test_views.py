@@ -20,10 +20,10 @@ ROW = re.compile(r'<tr id="machine-(\d+)" data-status="([A-Za-z]*)">')
 
 
 @pytest.fixture
-def frozen(monkeypatch, now):
-    """Every status of a response is derived at ``now`` (views take it from one injectable helper)."""
-    monkeypatch.setattr("machines.views.request_now", lambda: now)
-    return now
+def frozen(frozen_clock):
+    """Every status of a response is derived at ``now``, and the rows' own timestamps (``created_at``) are taken at
+    ``now`` too: the whole clock stands there, not only the views' ``request_now``."""
+    return frozen_clock
 
 
 @pytest.fixture
@@ -328,6 +328,8 @@ def test_detail_page_shows_essentials_properties_activity_and_timeline(portal_cl
         last_heartbeat_at=frozen - timedelta(hours=1),
         last_status_change=frozen - timedelta(minutes=35),
     )
+    # Registered a month before ``now`` (auto_now_add would say "just now"): the 7-day timeline is all history.
+    Machine.objects.filter(pk=machine.pk).update(created_at=frozen - timedelta(days=30))
     MachineStatusEvent.objects.create(
         machine=machine, from_status=rules.CONNECTED, to_status=rules.DISCONNECTED, at=frozen - timedelta(minutes=35)
     )

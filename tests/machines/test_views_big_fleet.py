@@ -25,9 +25,8 @@ ROW = re.compile(r'<tr id="machine-(\d+)" data-status="([A-Za-z]*)">')
 
 
 @pytest.fixture
-def frozen(monkeypatch):
-    monkeypatch.setattr("machines.views.request_now", lambda: NOW)
-    return NOW
+def frozen(frozen_clock):
+    return frozen_clock
 
 
 def row_ids(response) -> list[int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import time
 
 import jwt
 import pytest
@@ -209,8 +210,10 @@ def test_expired_and_foreign_tokens_are_rejected(subscription, admin_user):
     ).access_token
     with pytest.raises(tokens.TokenInvalid):
         tokens.verify_access_token(foreign, tenant_id=tenant_id)
+    issued = int(time.time())  # valid now, whatever the clock says: only the algorithm is wrong
     forged = jwt.encode(
-        {"tid": tenant_id, "oid": "x", "idtyp": "user", "exp": 9999999999, "iat": 1, "nbf": 1, "aud": tokens.AUDIENCE},
+        {"tid": tenant_id, "oid": "x", "idtyp": "user", "exp": issued + 3600, "iat": issued, "nbf": issued}
+        | {"aud": tokens.AUDIENCE},
         "secret",
         algorithm="HS256",
     )

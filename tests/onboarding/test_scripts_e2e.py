@@ -2,7 +2,9 @@
 
 Real bash, curl, TLS (the test server's certificate is issued by the portal CA), the real installer served at
 /downloads/, the agent wheel it installs into a virtual environment, and ``azcmagent connect`` with a service principal.
-Only ``sudo`` and ``sleep`` are stubs. The machine must appear with exactly the hostile tags that were entered.
+Only ``sudo`` and ``sleep`` are stubs. The machine must appear with exactly the hostile tags that were entered. It runs
+twice: with the CA and proxy variables scrubbed, and with the host environment a user has (REQUESTS_CA_BUNDLE,
+SSL_CERT_FILE, CURL_CA_BUNDLE and PIP_CERT at the system bundle, which lacks the portal CA): the pinned CA must win.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from onboarding.models import Role
 from onboarding.scripts import ScriptOptions
 from onboarding.service_principals import service_principal_create
 from onboarding.services import script_generation_create
-from tests.agent_env import agent_environment
+from tests.agent_env import SYSTEM_CA_BUNDLE, agent_environment, host_environment
 
 pytestmark = pytest.mark.integration
 
@@ -34,9 +36,12 @@ HOSTILE_TAGS = {
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+@pytest.mark.parametrize("environment", [agent_environment, host_environment], ids=["scrubbed", "host-ca-bundles"])
 def test_generated_linux_script_onboards_a_machine_through_the_real_installer(
-    tls_live_server, subscription, settings, tmp_path
+    tls_live_server, subscription, settings, tmp_path, environment
 ):
+    if environment is host_environment and not os.path.exists(SYSTEM_CA_BUNDLE):
+        pytest.fail(f"{SYSTEM_CA_BUNDLE} is missing: install ca-certificates")
     from machines.services import resource_group_create
 
     settings.ARC_PUBLIC_BASE_URL = tls_live_server.url
@@ -69,7 +74,7 @@ def test_generated_linux_script_onboards_a_machine_through_the_real_installer(
         stub.chmod(0o755)
     home = tmp_path / "home"
     home.mkdir()
-    env = agent_environment(
+    env = environment(
         PATH=f"{stubs}:{os.environ['PATH']}",
         HOME=str(home),
         TMPDIR=str(tmp_path),

@@ -4,13 +4,14 @@
 #   bash install_linux_azcmagent.sh --portal-url https://portal:8443 --ca-file /path/ca.pem [--proxy http://host:port]
 #                                   [--find-links DIR] [--no-index]
 #
-# Creates a virtual environment at $AZCMAGENT_PREFIX/venv (default prefix /opt/azcmagent), installs the agent wheel
-# from the portal over https (trusting only --ca-file), its dependencies from the package index as pip is set up on
-# this host (or only from --find-links with --no-index), records the portal URL and CA for the agent in
-# $AZCMAGENT_PREFIX/etc/install.json, and puts the command at $AZCMAGENT_PREFIX/bin/azcmagent.
+# Creates a virtual environment at $AZCMAGENT_PREFIX/venv (default prefix /opt/azcmagent), downloads the agent wheel
+# from the portal over https trusting only --ca-file (whatever CA bundle the host sets), installs it and then its
+# dependencies (from the package index as pip is set up on this host, or only from --find-links with --no-index),
+# records the portal URL and CA for the agent in $AZCMAGENT_PREFIX/etc/install.json, and puts the command at
+# $AZCMAGENT_PREFIX/bin/azcmagent.
 #
 # Environment: AZCMAGENT_PREFIX, AZCMAGENT_PYTHON (python3.11+ to use), AZCMAGENT_CA_FILE (when --ca-file is not
-# given), PIP_* (pip's own settings, e.g. PIP_FIND_LINKS, PIP_NO_INDEX, PIP_INDEX_URL), and
+# given), PIP_* (pip's own settings for the dependencies, e.g. PIP_FIND_LINKS, PIP_NO_INDEX, PIP_INDEX_URL), and
 # AZCMAGENT_SITE_PACKAGES (colon-separated directories of already-installed packages the agent's venv may use, for
 # offline installs).
 set -euo pipefail
@@ -36,7 +37,7 @@ while [ $# -gt 0 ]; do
         --proxy) proxyUrl="${2:?--proxy needs a value}"; shift 2 ;;
         --find-links) findLinks="${2:?--find-links needs a value}"; shift 2 ;;
         --no-index) noIndex=1; shift ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) fail "unknown option $1" ;;
     esac
 done
@@ -65,13 +66,23 @@ if [ -n "${AZCMAGENT_SITE_PACKAGES:-}" ]; then
     printf '%s\n' "$AZCMAGENT_SITE_PACKAGES" | tr ':' '\n' > "$sitePackages/azcmagent-extra-site.pth"
 fi
 
-pipArgs=(install --disable-pip-version-check --quiet --cert "$prefix/etc/portal-ca.pem")
+# The wheel comes from the portal, fetched by Python trusting only the pinned CA (below), and pip installs that local
+# file with --isolated --no-index: no host setting (REQUESTS_CA_BUNDLE, PIP_CERT, PIP_INDEX_URL, ...) takes part.
+# Its dependencies then come from the package index as pip is set up on this host (its CA bundle, index and proxy).
+download="$(mktemp -d "${TMPDIR:-/tmp}/azcmagent-install.XXXXXX")"
+trap 'rm -rf -- "$download"' EXIT
+wheel="$download/$wheelName"
+"$prefix/venv/bin/python" - "$portalUrl/downloads/$wheelName" "$prefix/etc/portal-ca.pem" "$wheel" "$proxyUrl" <<'PY' \
+    || fail "could not download $portalUrl/downloads/$wheelName"
+{% include "onboarding/installers/fetch_wheel.py" %}PY
+"$prefix/venv/bin/python" -m pip install --isolated --disable-pip-version-check --quiet --no-index --no-deps \
+    --force-reinstall "$wheel" || fail "could not install $portalUrl/downloads/$wheelName"
+
+pipArgs=(install --disable-pip-version-check --quiet)
 if [ -n "$proxyUrl" ]; then pipArgs+=(--proxy "$proxyUrl"); fi
 if [ -n "$findLinks" ]; then pipArgs+=(--find-links "$findLinks"); fi
 if [ -n "$noIndex" ]; then pipArgs+=(--no-index); fi
-"$prefix/venv/bin/python" -m pip "${pipArgs[@]}" --force-reinstall --no-deps "$portalUrl/downloads/$wheelName" \
-    || fail "could not install $portalUrl/downloads/$wheelName"
-"$prefix/venv/bin/python" -m pip "${pipArgs[@]}" "$portalUrl/downloads/$wheelName" \
+"$prefix/venv/bin/python" -m pip "${pipArgs[@]}" "$wheel" \
     || fail "could not install the agent's dependencies (cryptography, PyJWT, httpx)"
 
 "$prefix/venv/bin/python" - "$prefix/etc/install.json" "$portalUrl" "$prefix/etc/portal-ca.pem" "$proxyUrl" '{{ version }}' <<'PY'

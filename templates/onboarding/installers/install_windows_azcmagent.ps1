@@ -4,8 +4,9 @@
 #                                     [-FindLinks DIR] [-NoIndex]
 #
 # Creates a virtual environment at $env:AZCMAGENT_PREFIX\venv (default "$env:ProgramFiles\AzureConnectedMachineAgent"),
-# installs the agent wheel from the portal over https (trusting only -CaFile) with its dependencies, records the portal
-# URL and CA in etc\install.json, and puts azcmagent.cmd in the prefix (added to the machine PATH when run as admin).
+# downloads the agent wheel from the portal over https trusting only -CaFile (whatever CA bundle the host sets),
+# installs it and its dependencies (as pip is set up on this host), records the portal URL and CA in etc\install.json,
+# and puts azcmagent.cmd in the prefix (added to the machine PATH when run as admin).
 param(
     [string]$PortalUrl = $env:AZCMAGENT_PORTAL_URL,
     [string]$CaFile = $env:AZCMAGENT_CA_FILE,
@@ -53,15 +54,31 @@ if ($env:AZCMAGENT_SITE_PACKAGES) {
     $env:AZCMAGENT_SITE_PACKAGES.Split(";") | Set-Content -Encoding ascii (Join-Path $SitePackages "azcmagent-extra-site.pth")
 }
 
-$PipArgs = @("-m", "pip", "install", "--disable-pip-version-check", "--quiet", "--cert", $PinnedCa)
-if ($Proxy) { $PipArgs += @("--proxy", $Proxy) }
-if ($FindLinks) { $PipArgs += @("--find-links", $FindLinks) }
-if ($NoIndex) { $PipArgs += "--no-index" }
+# The wheel comes from the portal, fetched by Python trusting only the pinned CA, and pip installs that local file
+# with --isolated --no-index: no host setting (REQUESTS_CA_BUNDLE, PIP_CERT, PIP_INDEX_URL, ...) takes part. Its
+# dependencies then come from the package index as pip is set up on this host (its CA bundle, index and proxy).
 $WheelUrl = "$PortalUrl/downloads/$WheelName"
-& $VenvPython @PipArgs --force-reinstall --no-deps $WheelUrl
-if ($LASTEXITCODE -ne 0) { Fail "could not install $WheelUrl" }
-& $VenvPython @PipArgs $WheelUrl
-if ($LASTEXITCODE -ne 0) { Fail "could not install the agent's dependencies (cryptography, PyJWT, httpx)" }
+$Download = Join-Path ([IO.Path]::GetTempPath()) ("azcmagent-install-" + [Guid]::NewGuid().ToString("N"))
+New-Item -ItemType Directory -Force -Path $Download | Out-Null
+try {
+    $FetchScript = Join-Path $Download "fetch_wheel.py"
+    $Wheel = Join-Path $Download $WheelName
+    @'
+{% include "onboarding/installers/fetch_wheel.py" %}'@ | Set-Content -Encoding utf8 -LiteralPath $FetchScript
+    & $VenvPython $FetchScript $WheelUrl $PinnedCa $Wheel $Proxy
+    if ($LASTEXITCODE -ne 0) { Fail "could not download $WheelUrl" }
+    & $VenvPython -m pip install --isolated --disable-pip-version-check --quiet --no-index --no-deps --force-reinstall $Wheel
+    if ($LASTEXITCODE -ne 0) { Fail "could not install $WheelUrl" }
+
+    $PipArgs = @("-m", "pip", "install", "--disable-pip-version-check", "--quiet")
+    if ($Proxy) { $PipArgs += @("--proxy", $Proxy) }
+    if ($FindLinks) { $PipArgs += @("--find-links", $FindLinks) }
+    if ($NoIndex) { $PipArgs += "--no-index" }
+    & $VenvPython @PipArgs $Wheel
+    if ($LASTEXITCODE -ne 0) { Fail "could not install the agent's dependencies (cryptography, PyJWT, httpx)" }
+} finally {
+    Remove-Item -LiteralPath $Download -Recurse -Force -ErrorAction SilentlyContinue
+}
 
 $InstallConfig = Join-Path $Prefix "etc\install.json"
 @{ portalUrl = $PortalUrl; caFile = $PinnedCa; proxy = $Proxy; version = $Version } |
