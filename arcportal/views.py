@@ -5,7 +5,7 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import render
 
-from machines.tasks import BEAT_LIVENESS_KEY
+from arcportal.tasks import BEAT_LIVENESS_KEY
 
 ARM_PREFIXES = ("/subscriptions", "/providers")
 

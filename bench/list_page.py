@@ -99,8 +99,9 @@ def seed(n_machines: int, n_groups: int) -> dict:
     from django.utils import timezone
     from tqdm import tqdm
 
+    from identity.services import tenant_ensure
     from machines.models import Machine, MachineTag, ResourceGroup
-    from machines.services import subscription_ensure_default, tenant_ensure
+    from machines.services import subscription_ensure_default
 
     rng = random.Random(42)
     now = timezone.now()

@@ -318,12 +318,13 @@ def main() -> None:
 def fleet_config(args: argparse.Namespace, port: int):
     from django.conf import settings
 
-    from machines.selectors import subscription_list, tenant_get
+    from identity.models import Role
+    from identity.pki import CA_FILE
+    from identity.selectors import tenant_get
+    from identity.service_principals import service_principal_create
+    from machines.selectors import subscription_list
     from machines.services import resource_group_create
     from machines.simulator import FleetConfig
-    from onboarding.models import Role
-    from onboarding.pki import CA_FILE
-    from onboarding.service_principals import service_principal_create
 
     tenant, subscription = tenant_get(), subscription_list().first()
     group = resource_group_create(subscription=subscription, name="bench-fleet", location="westeurope")

@@ -87,7 +87,8 @@ def machine_facts(cursor) -> dict[str, str]:
 
 def seed(cursor, fleet: int) -> None:
     """One INSERT … SELECT over generate_series: every NOT NULL column of the machine row, in one statement."""
-    from machines.models import Machine, ResourceGroup, Subscription, Tenant
+    from identity.models import Tenant
+    from machines.models import Machine, ResourceGroup, Subscription
 
     tenant = Tenant.objects.create()
     subscription = Subscription.objects.create(tenant=tenant, display_name="Bench")

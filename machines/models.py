@@ -13,20 +13,9 @@ from machines.lookups import AsciiLower
 from machines.querysets import MachineQuerySet
 
 
-class Tenant(models.Model):
-    """The one tenant of this installation (``ARC_TENANT_ID`` or a GUID generated at bootstrap)."""
-
-    tenant_id = models.UUIDField(unique=True, default=uuid.uuid4)
-    display_name = models.CharField(max_length=200, default="ArcPortal")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    def __str__(self) -> str:
-        return f"{self.display_name} ({self.tenant_id})"
-
-
 class Subscription(models.Model):
     subscription_id = models.UUIDField(unique=True, default=uuid.uuid4)
-    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="subscriptions")
+    tenant = models.ForeignKey("identity.Tenant", on_delete=models.PROTECT, related_name="subscriptions")
     display_name = models.CharField(max_length=200)
     state = models.CharField(max_length=20, default="Enabled")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -9,12 +9,8 @@ from django.db.models.functions import Lower
 
 from machines.conf import status_thresholds
 from machines.filters import MachineFilterSet
-from machines.models import Machine, MachineStatusEvent, MachineTag, ResourceGroup, Subscription, Tenant
+from machines.models import Machine, MachineStatusEvent, MachineTag, ResourceGroup, Subscription
 from machines.status import derive_status
-
-
-def tenant_get() -> Tenant | None:
-    return Tenant.objects.order_by("id").first()
 
 
 def subscription_list() -> QuerySet[Subscription]:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from arcportal.exceptions import Conflict, Invalid, NotFound
@@ -22,7 +21,7 @@ from machines import keyproof, sweep, validation
 from machines import status as rules
 from machines.conf import status_thresholds
 from machines.keyproof import KeyProof
-from machines.models import Machine, MachineStatusEvent, MachineTag, ResourceGroup, Subscription, Tenant
+from machines.models import Machine, MachineStatusEvent, MachineTag, ResourceGroup, Subscription
 from machines.webhooks import webhook_deliveries_create
 
 logger = logging.getLogger(__name__)
@@ -41,20 +40,7 @@ def _check(func, *args):
 
 
 @transaction.atomic
-def tenant_ensure(*, tenant_id: str | None = None) -> Tenant:
-    """The installation's tenant: ``ARC_TENANT_ID`` if set, otherwise the one generated on first bootstrap."""
-    wanted = tenant_id or settings.ARC_TENANT_ID or None
-    tenant = Tenant.objects.order_by("id").first()
-    if tenant is None:
-        return Tenant.objects.create(tenant_id=uuid.UUID(wanted) if wanted else uuid.uuid4())
-    if wanted and str(tenant.tenant_id) != str(uuid.UUID(wanted)):
-        tenant.tenant_id = uuid.UUID(wanted)
-        tenant.save(update_fields=["tenant_id"])
-    return tenant
-
-
-@transaction.atomic
-def subscription_ensure_default(*, tenant: Tenant, display_name: str = "Arc Subscription") -> Subscription:
+def subscription_ensure_default(*, tenant, display_name: str = "Arc Subscription") -> Subscription:
     existing = Subscription.objects.filter(tenant=tenant).order_by("id").first()
     if existing:
         return existing
@@ -638,7 +624,7 @@ def machine_issue_certificate(*, machine_id: int, public_key_b64: str) -> Machin
     """Issue the machine's identity certificate (portal CA, 90 days) for the key it registered, record its
     thumbprint and expiry, and finish provisioning (``Creating`` → ``Succeeded``). ``public_key_b64`` is the key the
     caller proved it holds; it must be the registered one."""
-    from onboarding.pki import issue_machine_certificate
+    from identity.pki import issue_machine_certificate
 
     machine = Machine.objects.select_for_update().filter(pk=machine_id).first()
     if machine is None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from django import forms
 
 from arcportal.forms import GuardedForm
+from identity import selectors as identity_selectors
 from machines import selectors as machine_selectors
 from machines import validation
 from machines.regions import REGION_CHOICES
-from onboarding import selectors
 from onboarding.scripts import OS_CHOICES, OS_LINUX, validate_guid, validate_proxy_url
 
 MODE_SINGLE = "single"
@@ -112,7 +112,7 @@ class BasicsForm(GuardedForm):
         )
         if not groups:
             self.fields["resource_group_mode"].initial = RG_NEW
-        self.principals = list(selectors.service_principal_list_usable()) if mode == MODE_SCALE else []
+        self.principals = list(identity_selectors.service_principal_list_usable()) if mode == MODE_SCALE else []
         self.fields["service_principal"].choices = [("", "Select a service principal")] + [
             (str(p.client_id), f"{p.display_name} ({p.client_id})") for p in self.principals
         ]

@@ -1,4 +1,4 @@
-"""Reads of the onboarding pages: wizard choices and the onboarding errors list."""
+"""Reads of the onboarding pages: the onboarding errors list and the machine page's onboarding panel."""
 
 from __future__ import annotations
 
@@ -7,16 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
-from django.utils import timezone
 
-from onboarding.models import OnboardingFailure, ScriptGeneration, ServicePrincipal
-
-
-def service_principal_list_usable() -> QuerySet[ServicePrincipal]:
-    """Service principals that can still sign in: not revoked, not expired."""
-    return ServicePrincipal.objects.filter(revoked_at__isnull=True, expires_at__gt=timezone.now()).order_by(
-        "display_name"
-    )
+from onboarding.models import OnboardingFailure, ScriptGeneration
 
 
 def onboarding_failure_list(*, correlation_id: str = "") -> QuerySet[OnboardingFailure]:

@@ -17,9 +17,11 @@ from typing import Any
 from django.db import transaction
 
 from arcportal.exceptions import Invalid, NotFound
+from identity.models import Role
+from identity.service_principals import service_principal_create
 from machines import selectors as machine_selectors
 from machines.services import resource_group_create
-from onboarding.models import OnboardingFailure, Role, ScriptGeneration
+from onboarding.models import OnboardingFailure, ScriptGeneration
 from onboarding.scripts import ScriptOptions, render_onboarding_script
 
 logger = logging.getLogger(__name__)
@@ -74,8 +76,6 @@ def script_generation_create(
         )
     service_principal_created = False
     if new_service_principal_name:
-        from onboarding.service_principals import service_principal_create
-
         created = service_principal_create(
             display_name=new_service_principal_name,
             role=Role.ONBOARDING,

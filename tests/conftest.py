@@ -28,7 +28,7 @@ def clock_shift(request):
     if not days:
         yield 0
         return
-    from onboarding import pki
+    from identity import pki
 
     pki.ensure_pki()  # the test PKI is made on the real clock, which curl checks it against (see clockshift)
     seconds = days * 86400
@@ -66,7 +66,7 @@ def frozen_clock(now):
 
 @pytest.fixture
 def tenant(db):
-    from machines.services import tenant_ensure
+    from identity.services import tenant_ensure
 
     return tenant_ensure()
 

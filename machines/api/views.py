@@ -23,6 +23,7 @@ from arcportal.arm.pagination import paginate
 from arcportal.arm.schema import ArmAutoSchema, error_responses
 from arcportal.arm.views import ArmApiView
 from arcportal.exceptions import NotFound
+from identity import selectors as identity_selectors
 from machines import keyproof, selectors, services, validation
 from machines.api import serializers as s
 from machines.conf import status_thresholds
@@ -37,7 +38,7 @@ class ArmOperation(ArmApiView):
     schema = ArmAutoSchema()
 
     def output_context(self) -> dict[str, Any]:
-        tenant = selectors.tenant_get()
+        tenant = identity_selectors.tenant_get()
         principal = self.request.user
         return {
             "now": timezone.now(),

@@ -59,9 +59,9 @@ def fingerprint() -> dict[str, list]:
 @pytest.fixture
 def world(subscription, user_token):  # noqa: F811
     """One of everything a portal page can show a form for."""
+    from identity.device_codes import device_code_issue
+    from identity.service_principals import service_principal_create
     from machines.webhooks import webhook_create
-    from onboarding.device_codes import device_code_issue
-    from onboarding.service_principals import service_principal_create
 
     arm = ArmClient(user_token)
     assert arm.put(f"{rg_path(subscription, 'rg-walk')}?{RG_API}", {"location": "eastus"}).status_code == 201

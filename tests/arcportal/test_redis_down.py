@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from onboarding.device_codes import device_code_issue
+from identity.device_codes import device_code_issue
 from onboarding.models import OnboardingFailure
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ RG_API = "api-version=2025-04-01"
 
 @pytest.fixture
 def user_token(subscription, admin_user) -> str:
-    from onboarding.tokens import issue_user_token
+    from identity.tokens import issue_user_token
 
     return issue_user_token(
         user=admin_user, tenant_id=str(subscription.tenant.tenant_id), issuer="https://testserver/x/v2.0"
@@ -21,8 +21,8 @@ def user_token(subscription, admin_user) -> str:
 @pytest.fixture
 def sp_token(subscription):
     """``sp_token(role, scope=None)`` → (token, service principal): an app token for a new service principal."""
-    from onboarding.service_principals import service_principal_create
-    from onboarding.tokens import issue_app_token
+    from identity.service_principals import service_principal_create
+    from identity.tokens import issue_app_token
 
     def make(role: str, scope: str | None = None):
         created = service_principal_create(display_name=f"sp-{role}", role=role, scope=scope or subscription.arm_id)

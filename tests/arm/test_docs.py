@@ -17,7 +17,7 @@ def python_example() -> str:
 
 
 def test_docs_python_example_works(tls_live_server, subscription, monkeypatch, capsys):
-    from onboarding.service_principals import service_principal_create
+    from identity.service_principals import service_principal_create
 
     created = service_principal_create(display_name="docs", role="Contributor", scope=subscription.arm_id)
     for name, value in {

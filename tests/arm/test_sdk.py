@@ -23,7 +23,7 @@ from machines.models import Extension, Machine, ResourceGroup
 
 class SDK:
     def __init__(self, server, subscription, role="Owner", scope=None):
-        from onboarding.service_principals import service_principal_create
+        from identity.service_principals import service_principal_create
 
         created = service_principal_create(display_name="sdk-tests", role=role, scope=scope or subscription.arm_id)
         self.tenant_id = str(subscription.tenant.tenant_id)

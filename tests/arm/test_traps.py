@@ -113,7 +113,7 @@ def test_portal_pages_still_reverse_with_arm_routes_installed(portal_client):
     from django.urls import reverse
 
     assert reverse("machines-arm:resource-group-detail", kwargs={"subscriptionId": "s", "resourceGroupName": "r"})
-    assert portal_client.get(reverse("identity:service-principal-list")).status_code == 200
+    assert portal_client.get(reverse("onboarding:service-principal-list")).status_code == 200
 
 
 # --- §8.5/§8.6 ARM JSON on every error ---------------------------------------------------------------------
@@ -154,7 +154,7 @@ def test_expired_token_is_401(subscription, group, admin_user):
 
     from django.utils import timezone
 
-    from onboarding.tokens import issue_user_token
+    from identity.tokens import issue_user_token
 
     old = issue_user_token(
         user=admin_user,

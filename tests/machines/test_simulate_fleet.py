@@ -82,9 +82,9 @@ def heartbeats_received(tls_live_server):
 
 @pytest.fixture
 def onboarding_principal(subscription):
+    from identity.models import Role
+    from identity.service_principals import service_principal_create
     from machines.services import resource_group_create
-    from onboarding.models import Role
-    from onboarding.service_principals import service_principal_create
 
     group = resource_group_create(subscription=subscription, name="arc-simulated", location="westeurope")
     created = service_principal_create(display_name="simulator", role=Role.ONBOARDING, scope=group.arm_id)
@@ -304,7 +304,7 @@ def test_a_key_used_twice_fails_that_machine(tls_live_server, tenant, subscripti
 
 @override_settings(ARC_HEARTBEAT_INTERVAL_SECONDS=1, ARC_OFFLINE_AFTER_SECONDS=30)
 def test_command_creates_group_and_principal_and_prints_counters(tls_live_server, heartbeats_received, subscription):
-    from onboarding.models import ServicePrincipal
+    from identity.models import ServicePrincipal
 
     out = _CapturingStream()
     call_command(
@@ -398,8 +398,8 @@ class _CapturingStream:
     ],
 )
 def test_command_refuses_bad_arguments(argv, db):
+    from identity.models import ServicePrincipal
     from machines.models import ResourceGroup
-    from onboarding.models import ServicePrincipal
 
     with pytest.raises(CommandError):
         call_command("simulate_fleet", *argv)
@@ -408,8 +408,8 @@ def test_command_refuses_bad_arguments(argv, db):
 
 
 def test_command_needs_the_ca_file_before_creating_anything(subscription, tmp_path):
+    from identity.models import ServicePrincipal
     from machines.models import ResourceGroup
-    from onboarding.models import ServicePrincipal
 
     with pytest.raises(CommandError, match="No CA file"):
         call_command("simulate_fleet", "--machines=1", f"--ca-file={tmp_path / 'missing.pem'}")

@@ -25,7 +25,11 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from arcportal.exceptions import ApplicationError
-from machines.selectors import resource_group_get, subscription_list, tenant_get
+from identity.models import Role
+from identity.pki import CA_FILE
+from identity.selectors import tenant_get
+from identity.service_principals import service_principal_create, service_principal_revoke
+from machines.selectors import resource_group_get, subscription_list
 from machines.services import resource_group_create
 from machines.simulator import (
     FleetConfig,
@@ -35,9 +39,6 @@ from machines.simulator import (
     fill_key_cache,
     key_cache_missing,
 )
-from onboarding.models import Role
-from onboarding.pki import CA_FILE
-from onboarding.service_principals import service_principal_create, service_principal_revoke
 
 T = TypeVar("T")
 MAX_MACHINES = 100_000
