@@ -20,8 +20,7 @@ urlpatterns = [
     # ARM plane, identity endpoints, agent plane and downloads (their own authentication).
     path("", include("machines.api.urls")),
     path("", include("identity.urls")),
-    path("", include("onboarding.api.his_urls")),
-    path("", include("machines.api.agent_urls")),
+    path("", include("agentplane.urls")),
     path("", include("onboarding.download_urls")),
 ]
 

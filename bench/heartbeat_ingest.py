@@ -93,12 +93,12 @@ def auth_only(request, vm_id):
 
     from django.utils import timezone
 
-    from machines.api.agent import _bearer, verify_heartbeat
+    from agentplane.auth import bearer_token, verify_heartbeat
     from machines.services import machine_heartbeat_facts
-    from onboarding import selectors_agent
+    from machines import heartbeat_reads
 
-    machine = selectors_agent.machine_for_heartbeat(vm_id=vm_id)
-    verify_heartbeat(machine=machine, token=_bearer(request), body=request.body, vm_id=vm_id, now=timezone.now())
+    machine = heartbeat_reads.machine_for_heartbeat(vm_id=vm_id)
+    verify_heartbeat(machine=machine, token=bearer_token(request), body=request.body, vm_id=vm_id, now=timezone.now())
     machine_heartbeat_facts(json.loads(request.body))
     return JsonResponse({"status": machine.status, "nextHeartbeatSeconds": 300})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from django.db.models import Count, Prefetch, QuerySet
@@ -10,7 +11,7 @@ from django.db.models.functions import Lower
 from machines.conf import status_thresholds
 from machines.filters import MachineFilterSet
 from machines.models import Machine, MachineStatusEvent, MachineTag, ResourceGroup, Subscription
-from machines.status import derive_status
+from machines.status import EXPIRED, derive_status
 
 
 def subscription_list() -> QuerySet[Subscription]:
@@ -52,6 +53,24 @@ def machine_get(*, resource_group: ResourceGroup, name: str) -> Machine | None:
 
 def machine_get_by_id(*, pk: int) -> Machine | None:
     return machine_base_queryset().filter(pk=pk).first()
+
+
+def machine_by_vm_id(*, vm_id: str) -> Machine | None:
+    """The machine with this vmId (unique; the agent plane's certificate request): one indexed lookup."""
+    try:
+        value = uuid.UUID(str(vm_id))
+    except ValueError:
+        return None
+    try:
+        return Machine.objects.select_related("resource_group__subscription").get(vm_id=value)
+    except Machine.DoesNotExist:
+        return None
+
+
+def machine_is_expired(*, last_heartbeat_at: datetime | None, now: datetime) -> bool:
+    """True once the last heartbeat is older than ``ARC_EXPIRED_AFTER_DAYS``: the agent plane refuses the machine's
+    heartbeats (403) until it is connected again."""
+    return derive_status(last_heartbeat_at=last_heartbeat_at, now=now, thresholds=status_thresholds()) == EXPIRED
 
 
 def machine_status_counts(*, queryset: QuerySet[Machine], now: datetime) -> dict[str, int]:

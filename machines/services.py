@@ -412,13 +412,6 @@ class SweepResult:
         return sum(self.transitions.values())
 
 
-def machine_is_expired(machine: Machine, now: datetime) -> bool:
-    """True once the last heartbeat is older than ``ARC_EXPIRED_AFTER_DAYS``: the agent plane refuses the
-    machine's heartbeats (403) until it is connected again."""
-    status = rules.derive_status(last_heartbeat_at=machine.last_heartbeat_at, now=now, thresholds=status_thresholds())
-    return status == rules.EXPIRED
-
-
 def machine_status_sweep(*, now: datetime) -> SweepResult:
     """Recompute every machine's status at ``now`` and record each transition (DESIGN.md §3, ``machines.sweep``).
 

@@ -2,7 +2,7 @@
 
 from django import template
 
-from onboarding.selectors_agent import machine_onboarding_summary as _summary
+from onboarding.selectors import machine_onboarding_summary as _summary
 
 register = template.Library()
 

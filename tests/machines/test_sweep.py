@@ -11,7 +11,8 @@ from django.db import connection, connections, transaction
 from machines import status as rules
 from machines import sweep
 from machines.models import Machine, MachineStatusEvent, WebhookDelivery
-from machines.services import machine_is_expired, machine_record_heartbeat, machine_status_sweep
+from machines.selectors import machine_is_expired
+from machines.services import machine_record_heartbeat, machine_status_sweep
 from machines.tasks import webhook_deliver_task
 from machines.webhooks import webhook_create
 from tests.machines.factories import MachineFactory, ResourceGroupFactory
@@ -325,4 +326,4 @@ def test_heartbeat_on_a_connected_machine_notifies_nobody(db, now, django_captur
 )
 def test_machine_is_expired_after_the_expiry_threshold(db, now, age, expired):
     machine = MachineFactory.build(last_heartbeat_at=None if age is None else now - age)
-    assert machine_is_expired(machine, now) is expired
+    assert machine_is_expired(last_heartbeat_at=machine.last_heartbeat_at, now=now) is expired

@@ -10,7 +10,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from machines.models import Machine
-from onboarding.selectors_agent import machine_onboarding_summary
+from onboarding.selectors import machine_onboarding_summary
 from tests.machines.factories import MachineFactory
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,5 @@
-"""The heartbeat endpoint's read (``selectors_agent.machine_for_heartbeat``): one query, the right row, prepared."""
+"""The heartbeat endpoint's read (``machines.heartbeat_reads.machine_for_heartbeat``): one query, the right row,
+prepared."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import uuid
 import pytest
 from django.db import connection
 
-from onboarding import selectors_agent
+from machines import heartbeat_reads
 from tests.machines.factories import MachineFactory
 
 pytestmark = pytest.mark.django_db
@@ -17,16 +18,16 @@ def test_it_reads_the_machine_by_vm_id_in_one_query(django_assert_num_queries):
     machine = MachineFactory(vm_id=uuid.uuid4(), detected_properties={"model": "X1"})
     MachineFactory(vm_id=uuid.uuid4())  # another machine is not returned
     with django_assert_num_queries(1):
-        found = selectors_agent.machine_for_heartbeat(vm_id=str(machine.vm_id).upper())
+        found = heartbeat_reads.machine_for_heartbeat(vm_id=str(machine.vm_id).upper())
     assert (found.pk, found.vm_id, found.status) == (machine.pk, machine.vm_id, machine.status)
     assert found.detected_properties == {"model": "X1"} and found.last_heartbeat_at == machine.last_heartbeat_at
-    sql, _, _ = selectors_agent._heartbeat_query("default")
+    sql, _, _ = heartbeat_reads._heartbeat_query("default")
     assert "ORDER BY" not in sql and "WHERE" in sql
 
 
 def test_an_unknown_or_malformed_vm_id_is_none():
-    assert selectors_agent.machine_for_heartbeat(vm_id=str(uuid.uuid4())) is None
-    assert selectors_agent.machine_for_heartbeat(vm_id="not-a-guid") is None
+    assert heartbeat_reads.machine_for_heartbeat(vm_id=str(uuid.uuid4())) is None
+    assert heartbeat_reads.machine_for_heartbeat(vm_id="not-a-guid") is None
 
 
 def _prepared_statements() -> list[str]:
@@ -42,6 +43,6 @@ def test_on_postgresql_the_query_is_a_prepared_statement_unless_turned_off(setti
     machine = MachineFactory(vm_id=uuid.uuid4())
     connection.connection.execute("DEALLOCATE ALL")  # psycopg's own cache is per connection: start clean
     connection.connection._prepared.clear()
-    assert selectors_agent.machine_for_heartbeat(vm_id=str(machine.vm_id)).pk == machine.pk
+    assert heartbeat_reads.machine_for_heartbeat(vm_id=str(machine.vm_id)).pk == machine.pk
     prepared = [sql for sql in _prepared_statements() if "machines_machine" in sql and '"vm_id" = $1' in sql]
     assert len(prepared) == (1 if enabled else 0)

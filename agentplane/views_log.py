@@ -1,4 +1,5 @@
-"""``PUT /his/log``: failure reports from onboarding scripts (ARC-REFERENCE.md §1.2, the portal's ``/log``).
+"""``PUT /his/log``: failure reports from onboarding scripts (ARC-REFERENCE.md §1.2, the portal's ``/log``), stored by
+onboarding's services (``onboarding_failure_record``); errors leave through ``arcportal.arm.errors``.
 
 Public and CSRF-exempt (a script has no session), so it is bounded: at most ``ARC_HIS_LOG_MAX_BYTES`` per report
 (413 beyond), ``ARC_HIS_LOG_RATE_LIMIT`` reports per client IP per ``ARC_HIS_LOG_RATE_WINDOW_SECONDS`` (429 beyond,
@@ -26,6 +27,7 @@ from redis import RedisError
 from rest_framework import serializers
 
 from arcportal import textguard
+from arcportal.arm.errors import arm_error_response
 from onboarding import services
 
 logger = logging.getLogger(__name__)
@@ -59,10 +61,7 @@ class OnboardingLogInput(serializers.Serializer):
 
 
 def _error(status: int, code: str, message: str, details=None) -> JsonResponse:
-    body = {"error": {"code": code, "message": message}}
-    if details:
-        body["error"]["details"] = details
-    return JsonResponse(body, status=status)
+    return arm_error_response(code, message, status=status, details=details)
 
 
 FALLBACK_TOTAL_FACTOR = 10
