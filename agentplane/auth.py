@@ -23,8 +23,8 @@ from django.http import HttpRequest
 
 from arcportal.arm.errors import ArmError
 from machines.heartbeat_replay import CLOCK_SKEW_SECONDS, MAX_TOKEN_LIFETIME_SECONDS
+from machines.keys import load_public_key_b64
 from machines.selectors import machine_is_expired
-from machines.services import load_public_key_b64
 
 __all__ = ["CLOCK_SKEW_SECONDS", "MAX_TOKEN_LIFETIME_SECONDS", "HeartbeatRejected", "verify_heartbeat"]
 

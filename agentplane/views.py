@@ -43,10 +43,11 @@ from arcportal import authz, textguard
 from arcportal.arm.errors import ArmError, arm_error_response
 from arcportal.arm.views import ArmJSONRenderer
 from arcportal.exceptions import ApplicationError
+from machines.heartbeat_facts import FACT_LIMITS, machine_heartbeat_facts
 from machines.heartbeat_reads import machine_for_heartbeat
-from machines.heartbeats import FACT_LIMITS, HeartbeatNotVerifiable, HeartbeatReplayed, heartbeat_ingest
+from machines.heartbeats import HeartbeatNotVerifiable, HeartbeatReplayed, heartbeat_ingest
 from machines.selectors import machine_by_vm_id
-from machines.services import machine_heartbeat_facts, machine_issue_certificate
+from machines.services import machine_issue_certificate
 
 MAX_BODY_BYTES = 64 * 1024
 REPLAY_RETRY_AFTER_SECONDS = 5

@@ -94,7 +94,7 @@ def auth_only(request, vm_id):
     from django.utils import timezone
 
     from agentplane.auth import bearer_token, verify_heartbeat
-    from machines.services import machine_heartbeat_facts
+    from machines.heartbeat_facts import machine_heartbeat_facts
     from machines import heartbeat_reads
 
     machine = heartbeat_reads.machine_for_heartbeat(vm_id=vm_id)

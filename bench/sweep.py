@@ -185,7 +185,8 @@ def run(args, tqdm) -> None:
     from django.core.management import call_command
     from django.db import connection, transaction
 
-    from machines.services import SWEEP_CHUNK, machine_status_sweep
+    from machines.services import machine_status_sweep
+    from machines.services.transitions import SWEEP_CHUNK
 
     call_command("migrate", verbosity=0)
     with connection.cursor() as cursor:
@@ -269,7 +270,8 @@ def wal_per_chunk(connection, transaction, tqdm) -> str:
 
     from machines import sweep
     from machines.conf import status_thresholds
-    from machines.services import SWEEP_CHUNK
+    from machines.services import transitions
+    from machines.services.transitions import SWEEP_CHUNK
 
     now = BASE + OFFLINE + timedelta(milliseconds=SWEEP_CHUNK + 0.5)
     with connection.cursor() as cursor:
@@ -284,7 +286,7 @@ def wal_per_chunk(connection, transaction, tqdm) -> str:
     for kind in ("sweep chunk", "hand-written SQL"):
         with transaction.atomic(), connection.cursor() as cursor:
             if kind == "sweep chunk":
-                sql, params = sweep.sweep_chunk_sql_statement(step, limit=SWEEP_CHUNK, recorded_at=timezone.now())
+                sql, params = transitions.sweep_chunk_sql_statement(step, limit=SWEEP_CHUNK, recorded_at=timezone.now())
             else:
                 sql, params = BASELINE_SQL, {"offline": OFFLINE, "cutoff": now - OFFLINE}
             cursor.execute("EXPLAIN (ANALYZE, WAL, BUFFERS, FORMAT JSON) " + sql, params)
@@ -307,7 +309,7 @@ def wal_per_chunk(connection, transaction, tqdm) -> str:
 
 
 def write_docs(facts: dict[str, str], table: str, args, seed_seconds: float) -> None:
-    from machines.services import SWEEP_CHUNK
+    from machines.services.transitions import SWEEP_CHUNK
 
     path = ROOT / "docs" / "performance.md"
     text = path.read_text() if path.exists() else "# Performance\n"

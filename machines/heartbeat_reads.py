@@ -18,8 +18,8 @@ from typing import Any
 from django.conf import settings
 from django.db import connections, router
 
+from machines.heartbeat_facts import AGENT_HEARTBEAT_FACTS
 from machines.models import Machine
-from machines.services import AGENT_HEARTBEAT_FACTS
 
 # What the heartbeat endpoint reads: identity, recorded status, last heartbeat (expiry) and the reported facts
 # (so only changed facts are buffered). Nothing else: no joins, no wide rows.
