@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import DisallowedHost
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
 from arcportal.arm.errors import ArmAuthenticationFailed
@@ -92,6 +93,6 @@ class BearerTokenAuthentication(BaseAuthentication):
         tenant_id = _tenant_id() or "common"
         try:
             base = request.build_absolute_uri("/").rstrip("/")
-        except Exception:  # a disallowed Host: still answer 401, with a relative URI
+        except DisallowedHost:  # still answer 401, with a relative URI
             base = ""
         return f'Bearer authorization_uri="{base}/{tenant_id}", error="invalid_token"'

@@ -1,4 +1,7 @@
-"""Every read that views, the ARM API and tasks share. Selectors return querysets or plain values."""
+"""Every read that views, the ARM API and tasks share. Selectors return querysets or plain values.
+
+A malformed id is "not found" (``None``); a failing database is an error, never "not found".
+"""
 
 from __future__ import annotations
 
@@ -19,10 +22,13 @@ def subscription_list() -> QuerySet[Subscription]:
 
 
 def subscription_get(*, subscription_id: str) -> Subscription | None:
+    """The subscription with this id; a malformed GUID is "not found" (``None``). Anything else, such as a database
+    that does not answer, is raised as it is: an outage must never look like "not found"."""
     try:
-        return Subscription.objects.select_related("tenant").filter(subscription_id=subscription_id).first()
-    except (ValueError, TypeError, Exception):  # malformed GUIDs are simply "not found"
+        value = uuid.UUID(str(subscription_id))
+    except ValueError:
         return None
+    return Subscription.objects.select_related("tenant").filter(subscription_id=value).first()
 
 
 def resource_group_list(*, subscription: Subscription | None = None) -> QuerySet[ResourceGroup]:

@@ -10,6 +10,7 @@ from datetime import datetime
 from django.db.models import Q, QuerySet
 
 from machines.models import Machine
+from machines.panels import MachinePanel
 from onboarding.models import OnboardingFailure, ScriptGeneration
 
 
@@ -114,4 +115,11 @@ def machine_onboarding_summary(machine: Machine) -> OnboardingSummary:
         vm_id=str(machine.vm_id or ""),
         vm_uuid=machine.vm_uuid,
         provisioning_state=machine.provisioning_state,
+    )
+
+
+def machine_onboarding_panel(machine: Machine) -> MachinePanel:
+    """The Overview's "Connected Machine agent" panel (registered by ``OnboardingConfig.ready``)."""
+    return MachinePanel(
+        "onboarding/partials/machine_onboarding.html", {"onboarding": machine_onboarding_summary(machine)}
     )

@@ -195,7 +195,6 @@ class ResourceGroupPatchInput(serializers.Serializer):
 # --- Machines ------------------------------------------------------------------------------------------------
 
 MACHINE_KINDS = ("AVS", "HCI", "SCVMM", "VMware", "EPS", "GCP", "AWS")
-MACHINE_STATUSES = ("Connected", "Disconnected", "Error", "AwaitingConnection", "Expired")
 
 
 class IdentityInput(serializers.Serializer):
@@ -333,15 +332,12 @@ class ExtensionPropertiesOutput(CompactSerializer):
 class ExtensionOutput(CompactSerializer):
     """A Microsoft.HybridCompute/machines/extensions resource."""
 
-    id = serializers.SerializerMethodField()
+    id = serializers.CharField(source="arm_id")
     name = serializers.CharField()
     type = serializers.SerializerMethodField()
     location = serializers.CharField(required=False)
     tags = TagsField()
     properties = ExtensionPropertiesOutput(source="*")
-
-    def get_id(self, obj) -> str:
-        return f"{obj.machine.arm_id}/{ids.EXTENSIONS}/{obj.name}"
 
     def get_type(self, obj) -> str:
         return ids.EXTENSION_TYPE
@@ -412,7 +408,7 @@ class MachinePropertiesOutput(CompactSerializer):
     def _extra(self, obj, name):
         return (obj.extra_properties or {}).get(name)
 
-    @extend_schema_field(serializers.ChoiceField(choices=MACHINE_STATUSES))
+    @extend_schema_field(serializers.ChoiceField(choices=rules.ARM_STATUS_VALUES))
     def get_status(self, obj) -> str:
         return rules.derive_status(
             last_heartbeat_at=obj.last_heartbeat_at, now=self.context["now"], thresholds=self.context["thresholds"]

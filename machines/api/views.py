@@ -47,9 +47,7 @@ class ArmOperation(ArmApiView):
             "request": self.request,
             # A machine body's ``resources`` are its extensions (settings included): only for callers who may
             # read them (not the Onboarding role).
-            "may_read_extensions": lambda machine: authz.can(
-                principal, authz.READ, f"{machine.arm_id}/{ids.EXTENSIONS}"
-            ),
+            "may_read_extensions": lambda machine: authz.can(principal, authz.READ, machine.extensions_scope),
         }
 
     def validated(self, serializer_class, data: dict[str, Any]) -> dict[str, Any]:
