@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.armclient import arm, arm_as, sp_token, user_token  # noqa: F401  (fixtures of the ARM plane)
 from tests.clockshift import sitecustomize as clockshift
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)

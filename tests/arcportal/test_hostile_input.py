@@ -22,7 +22,7 @@ from rest_framework import serializers
 
 from arcportal import textguard
 from machines.api import serializers as s
-from tests.arm.conftest import API, RG_API, ArmClient, machine_path, rg_path, user_token  # noqa: F401
+from tests.armclient import API, RG_API, ArmClient, machine_path, rg_path, user_token  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 

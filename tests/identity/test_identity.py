@@ -174,7 +174,7 @@ def test_other_grants_plug_in_through_grant_handlers(client, subscription, admin
 
 
 def test_issue_token_command_prints_a_user_token_that_the_arm_api_accepts(subscription, admin_user):
-    from tests.arm.conftest import ArmClient
+    from tests.armclient import ArmClient
 
     out = io.StringIO()
     call_command("issue_token", "--user", admin_user.username, stdout=out)

@@ -132,7 +132,7 @@ def test_refused_sign_ins_are_invalid_client(case, subscription, client):
 
 
 def test_revoking_stops_tokens_already_issued(subscription):
-    from tests.arm.conftest import ArmClient
+    from tests.armclient import ArmClient
 
     created = service_principal_create(display_name="x", role=Role.OWNER, scope=subscription.arm_id)
     from identity.tokens import issue_app_token

@@ -7,7 +7,7 @@ import re
 
 from machines.models import ResourceGroup
 
-DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "api.md"
+DOC = pathlib.Path(__file__).resolve().parents[3] / "docs" / "api.md"
 
 
 def python_example() -> str:

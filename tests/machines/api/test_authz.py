@@ -11,7 +11,7 @@ import json
 import pytest
 
 from machines.models import Extension, Machine, ResourceGroup
-from tests.arm.conftest import API, RG_API, ArmClient, machine_path, rg_path, sub_path
+from tests.armclient import API, RG_API, ArmClient, machine_path, rg_path, sub_path
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from arcportal.arm import ids
 from machines.models import ResourceGroup
 from machines.selectors import resource_group_get
 from machines.services import resource_group_create
-from tests.arm.conftest import API, RG_API, ArmClient, machine_path, rg_path, sub_path
+from tests.armclient import API, RG_API, ArmClient, machine_path, rg_path, sub_path
 
 ONBOARDING = "Azure Connected Machine Onboarding"
 

@@ -1,6 +1,6 @@
 """Property-based run of schemathesis against every endpoint of our own OpenAPI schema (``/api/schema/``: the ARM
 plane and the agent plane's certificate endpoint) and of a second, hand-written schema for the planes drf-spectacular
-does not describe (``tests/arm/planes_schema.py``: identity, heartbeats, failure reports, downloads, health),
+does not describe (``tests/arcportal/planes_schema.py``: identity, heartbeats, failure reports, downloads, health),
 in-process over WSGI, on whichever database the run uses (CI: PostgreSQL + Redis, then SQLite).
 
 Bounded (a few examples per operation, no shrinking, no deadline) so it stays well under a minute. Every request
@@ -23,8 +23,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core import NOT_SET
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
-from tests.arm.conftest import API, RG_API, machine_path, rg_path
-from tests.arm.planes_schema import FORM, PLANES_SCHEMA
+from tests.arcportal.planes_schema import FORM, PLANES_SCHEMA
+from tests.armclient import API, RG_API, machine_path, rg_path
 from tests.machines.test_heartbeats import agent_machine  # noqa: F401
 
 

@@ -1,15 +1,7 @@
-"""ARM shapes of subscriptions, resource groups, machines and extensions (API-CONTRACT.md §4–§6).
-
-Output serializers give the wire shape explicitly (camelCase via ``source=``) and are shared by every operation that
-returns the resource; input serializers are per verb and raise ARM error codes (``LocationRequired``,
-``InvalidTagNameCharacters`` …) that ``arcportal.arm.errors`` puts on top of the error body. Absent optional members
-(``None`` or empty strings) are left out of the output, so every member that is sent has the type the SDK models
-declare. Date-times are RFC 3339 (``2026-01-02T03:04:05.123Z``).
-"""
+"""ARM shapes of machines (API-CONTRACT.md §5): per-verb inputs, and the output every operation shares, whose
+``status`` is derived from the last heartbeat at request time."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -18,181 +10,15 @@ from rest_framework import serializers
 from arcportal.arm import ids
 from arcportal.arm.views import rfc3339
 from machines import status as rules
-from machines import validation
-
-# --- Shared fields -------------------------------------------------------------------------------------------
-
-TagsSchema = {"type": "object", "additionalProperties": {"type": "string"}, "maxProperties": validation.MAX_TAGS}
-
-
-class Rfc3339DateTimeField(serializers.DateTimeField):
-    def to_representation(self, value):
-        return rfc3339(value)
-
-
-@extend_schema_field(TagsSchema)
-class TagsField(serializers.Field):
-    """An ARM tag set: an object of up to 50 string values; names ≤ 512 characters without ``< > % & \\ ? /``."""
-
-    def to_internal_value(self, data):
-        if data is None:
-            return {}
-        if not isinstance(data, dict):
-            raise serializers.ValidationError("Tags must be an object of names to string values.", code="InvalidTag")
-        if len(data) > validation.MAX_TAGS:
-            raise serializers.ValidationError(
-                f"A resource can have at most {validation.MAX_TAGS} tags; {len(data)} were given.", code="TooManyTags"
-            )
-        seen: set[str] = set()
-        for name, value in data.items():
-            if any(char in validation.FORBIDDEN_TAG_NAME_CHARS for char in name):
-                raise serializers.ValidationError(
-                    f"The tag name '{name}' has invalid characters: < > % & \\ ? / are not allowed.",
-                    code="InvalidTagNameCharacters",
-                )
-            try:
-                validation.validate_tag_name(name)
-            except ValueError as exc:
-                raise serializers.ValidationError(str(exc), code="InvalidTagName") from exc
-            if not isinstance(value, str):
-                raise serializers.ValidationError(
-                    f"The value of tag '{name}' must be a string.", code="InvalidTagValue"
-                )
-            try:
-                validation.validate_tag_value(name, value)
-            except ValueError as exc:
-                raise serializers.ValidationError(str(exc), code="InvalidTagValueLength") from exc
-            if name.casefold() in seen:
-                raise serializers.ValidationError(
-                    f"The tag name '{name}' is given twice (tag names are case-insensitive).", code="DuplicateTagName"
-                )
-            seen.add(name.casefold())
-        return dict(data)
-
-    def to_representation(self, value):
-        return dict(value or {})
-
-
-class LocationField(serializers.CharField):
-    """A supported region (``eastus``; display names such as ``East US`` are normalized). Missing →
-    ``LocationRequired``; unknown → ``unavailable_code``."""
-
-    def __init__(self, *, unavailable_code: str = "LocationNotAvailableForResourceType", **kwargs):
-        self.unavailable_code = unavailable_code
-        super().__init__(**kwargs)
-
-    def fail(self, key, **kwargs):
-        if key in ("required", "null", "blank"):
-            raise serializers.ValidationError(
-                "The location property is required for this definition.", code="LocationRequired"
-            )
-        super().fail(key, **kwargs)
-
-    def to_internal_value(self, data):
-        value = super().to_internal_value(data)
-        try:
-            return validation.validate_location(value)
-        except ValueError as exc:
-            raise serializers.ValidationError(str(exc), code=self.unavailable_code) from exc
-
-
-class ErrorDetailOutput(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    target = serializers.CharField(required=False)
-
-
-def _compact(data: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in data.items() if value is not None and value != ""}
-
-
-class CompactSerializer(serializers.Serializer):
-    """Leaves out members whose value is ``None`` or ``""`` (every such field is declared ``required=False``)."""
-
-    def to_representation(self, instance):
-        return _compact(super().to_representation(instance))
-
-
-# --- Subscriptions -------------------------------------------------------------------------------------------
-
-
-class SubscriptionPoliciesOutput(serializers.Serializer):
-    locationPlacementId = serializers.CharField()
-    quotaId = serializers.CharField()
-    spendingLimit = serializers.CharField()
-
-
-class SubscriptionOutput(serializers.Serializer):
-    id = serializers.CharField(source="arm_id")
-    subscriptionId = serializers.CharField(source="subscription_id")
-    tenantId = serializers.CharField(source="tenant.tenant_id")
-    displayName = serializers.CharField(source="display_name")
-    state = serializers.CharField()
-    subscriptionPolicies = serializers.SerializerMethodField()
-    authorizationSource = serializers.SerializerMethodField()
-    managedByTenants = serializers.SerializerMethodField()
-    tags = serializers.SerializerMethodField()
-
-    @extend_schema_field(SubscriptionPoliciesOutput)
-    def get_subscriptionPolicies(self, obj) -> dict[str, str]:
-        return {"locationPlacementId": "Public_2014-09-01", "quotaId": "PayAsYouGo_2014-09-01", "spendingLimit": "Off"}
-
-    def get_authorizationSource(self, obj) -> str:
-        return "RoleBased"
-
-    @extend_schema_field({"type": "array", "items": {"type": "object"}})
-    def get_managedByTenants(self, obj) -> list:
-        return []
-
-    @extend_schema_field(TagsSchema)
-    def get_tags(self, obj) -> dict:
-        return {}
-
-
-class SubscriptionListOutput(serializers.Serializer):
-    value = SubscriptionOutput(many=True)
-    nextLink = serializers.URLField(required=False)
-
-
-# --- Resource groups -----------------------------------------------------------------------------------------
-
-
-class ResourceGroupPropertiesOutput(serializers.Serializer):
-    provisioningState = serializers.CharField(source="provisioning_state")
-
-
-class ResourceGroupOutput(CompactSerializer):
-    """A Microsoft.Resources/resourceGroups resource."""
-
-    id = serializers.CharField(source="arm_id")
-    name = serializers.CharField()
-    type = serializers.SerializerMethodField()
-    location = serializers.CharField()
-    managedBy = serializers.CharField(source="managed_by", required=False)
-    tags = TagsField()
-    properties = ResourceGroupPropertiesOutput(source="*")
-
-    def get_type(self, obj) -> str:
-        return ids.RESOURCE_GROUP_TYPE
-
-
-class ResourceGroupListOutput(serializers.Serializer):
-    value = ResourceGroupOutput(many=True)
-    nextLink = serializers.URLField(required=False)
-
-
-class ResourceGroupPutInput(serializers.Serializer):
-    location = LocationField(unavailable_code="LocationNotAvailableForResourceGroup")
-    tags = TagsField(required=False)
-    managedBy = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=500)
-
-
-class ResourceGroupPatchInput(serializers.Serializer):
-    tags = TagsField(required=False)
-    managedBy = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=500)
-
-
-# --- Machines ------------------------------------------------------------------------------------------------
+from machines.api.serializers.extensions import ExtensionOutput
+from machines.api.serializers.fields import (
+    CompactSerializer,
+    ErrorDetailOutput,
+    LocationField,
+    Rfc3339DateTimeField,
+    TagsField,
+    TagsSchema,
+)
 
 MACHINE_KINDS = ("AVS", "HCI", "SCVMM", "VMware", "EPS", "GCP", "AWS")
 
@@ -294,80 +120,6 @@ class MachinePatchInput(serializers.Serializer):
     identity = IdentityInput(required=False)
     kind = serializers.ChoiceField(choices=MACHINE_KINDS, required=False, allow_null=True)
     properties = MachinePatchPropertiesInput(required=False)
-
-
-class ExtensionInstanceViewStatusOutput(serializers.Serializer):
-    code = serializers.CharField(required=False)
-    level = serializers.ChoiceField(choices=["Info", "Warning", "Error"], required=False)
-    displayStatus = serializers.CharField(required=False)
-    message = serializers.CharField(required=False)
-    time = serializers.CharField(required=False)
-
-
-class ExtensionInstanceViewOutput(serializers.Serializer):
-    name = serializers.CharField(required=False)
-    type = serializers.CharField(required=False)
-    typeHandlerVersion = serializers.CharField(required=False)
-    status = ExtensionInstanceViewStatusOutput(required=False)
-
-
-class ExtensionPropertiesOutput(CompactSerializer):
-    """An extension's properties. ``protectedSettings`` are stored encrypted and never returned."""
-
-    publisher = serializers.CharField(required=False)
-    type = serializers.CharField(required=False)
-    typeHandlerVersion = serializers.CharField(source="type_handler_version", required=False)
-    autoUpgradeMinorVersion = serializers.BooleanField(source="auto_upgrade_minor_version", required=False)
-    enableAutomaticUpgrade = serializers.BooleanField(source="enable_automatic_upgrade", required=False)
-    forceUpdateTag = serializers.CharField(source="force_update_tag", required=False)
-    settings = serializers.DictField(required=False)
-    provisioningState = serializers.CharField(source="provisioning_state")
-    instanceView = serializers.SerializerMethodField()
-
-    @extend_schema_field(ExtensionInstanceViewOutput(required=False))
-    def get_instanceView(self, obj) -> dict | None:
-        return dict(obj.instance_view) if obj.instance_view else None
-
-
-class ExtensionOutput(CompactSerializer):
-    """A Microsoft.HybridCompute/machines/extensions resource."""
-
-    id = serializers.CharField(source="arm_id")
-    name = serializers.CharField()
-    type = serializers.SerializerMethodField()
-    location = serializers.CharField(required=False)
-    tags = TagsField()
-    properties = ExtensionPropertiesOutput(source="*")
-
-    def get_type(self, obj) -> str:
-        return ids.EXTENSION_TYPE
-
-
-class ExtensionListOutput(serializers.Serializer):
-    value = ExtensionOutput(many=True)
-    nextLink = serializers.URLField(required=False)
-
-
-class ExtensionPropertiesInput(serializers.Serializer):
-    publisher = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    type = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    typeHandlerVersion = serializers.CharField(required=False, allow_blank=True, max_length=50)
-    autoUpgradeMinorVersion = serializers.BooleanField(required=False, allow_null=True)
-    enableAutomaticUpgrade = serializers.BooleanField(required=False, allow_null=True)
-    forceUpdateTag = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=200)
-    settings = serializers.DictField(required=False, allow_null=True)
-    protectedSettings = serializers.DictField(required=False, allow_null=True, write_only=True)
-
-
-class ExtensionPutInput(serializers.Serializer):
-    location = LocationField(required=False)
-    tags = TagsField(required=False)
-    properties = ExtensionPropertiesInput(required=False)
-
-
-class ExtensionPatchInput(serializers.Serializer):
-    tags = TagsField(required=False)
-    properties = ExtensionPropertiesInput(required=False)
 
 
 class MachinePropertiesOutput(CompactSerializer):

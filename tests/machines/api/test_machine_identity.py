@@ -21,7 +21,7 @@ import pytest
 from azcmagent import identity
 
 from machines.models import Machine, MachineStatusEvent
-from tests.arm.conftest import API, RG_API, ArmClient, machine_path, rg_path
+from tests.armclient import API, RG_API, ArmClient, machine_path, rg_path
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,5 @@
-"""Fixtures for the ARM plane: tokens for a portal user and for service principals of each role."""
+"""The ARM plane from a test: ``ArmClient`` (the test client with a bearer token and JSON bodies), path helpers, and
+the fixtures (registered by tests/conftest.py) that mint tokens for a portal user and for service principals."""
 
 from __future__ import annotations
 
