@@ -9,7 +9,7 @@ never the database the URL names) when DATABASE_URL is set, else a SQLite file â
 file cache): migrate, bootstrap, then ``gunicorn --certfile`` with ``--web-workers`` sync workers on a free
 127.0.0.1 port, as ``manage.py serve`` runs the https side. REDIS_URL, when set, is the portal's cache (the
 heartbeat replay check) and heartbeat buffer, as in production; the buffer is flushed before the report. Then
-``machines/simulator.py`` runs the fleet in this process: every machine its own RSA key, registration, certificate
+The ``simulator`` package runs the fleet in this process: every machine its own RSA key, registration, certificate
 and signed heartbeats every ``--interval`` seconds (less up to 10% jitter). The fleet onboards first (at most
 ``--onboarding-minutes``; onboarded machines heartbeat meanwhile), then the timed window of ``--minutes`` starts.
 It prints onboarding and the window apart â€” the window's heartbeat counters (goal: 0 rejected, 0 lost), round-trip
@@ -246,7 +246,7 @@ def between(start: Snapshot, end: Snapshot) -> dict[str, float | None]:
 def fill_keys(directory: Path, machines: int, workers: int | None) -> None:
     from tqdm import tqdm
 
-    from machines.simulator import fill_key_cache, key_cache_missing
+    from simulator.keys import fill_key_cache, key_cache_missing
 
     missing = len(key_cache_missing(directory, machines))
     if not missing:
@@ -324,7 +324,7 @@ def fleet_config(args: argparse.Namespace, port: int):
     from identity.service_principals import service_principal_create
     from machines.selectors import subscription_list
     from machines.services import resource_group_create
-    from machines.simulator import FleetConfig
+    from simulator.config import FleetConfig
 
     tenant, subscription = tenant_get(), subscription_list().first()
     group = resource_group_create(subscription=subscription, name="bench-fleet", location="westeurope")
@@ -355,7 +355,7 @@ def run_fleet(config, portal: subprocess.Popen):
     snapshots at the start of the run, at the start of the timed window and at its end."""
     from tqdm import tqdm
 
-    from machines.simulator import FleetSimulation
+    from simulator.fleet import FleetSimulation
 
     progress = tqdm(total=config.machines, desc="onboarding", unit="machine", mininterval=1.0)
     snapshots = {"start": Snapshot.take(portal)}
@@ -431,8 +431,8 @@ def report(args: argparse.Namespace, stats, snapshots: dict, *, portal_cpu: floa
 
     from machines.conf import status_thresholds
     from machines.models import Machine, MachineStatusEvent
-    from machines.simulator import HeartbeatCounters
     from machines.status import derive_status
+    from simulator.stats import HeartbeatCounters
 
     print()
     for line in stats.summary_lines():

@@ -1,6 +1,6 @@
 """``python manage.py simulate_fleet --machines N [--offline-fraction F] [--duration S] [--interval SECONDS] …``
 
-Runs N simulated agents in this process (``machines/simulator.py``): each onboards through the real protocol with
+Runs N simulated agents in this process (the ``simulator`` package): each onboards through the real protocol with
 its own key and certificate and heartbeats over HTTPS. The command only prepares what an administrator would — the
 resource group and a service principal with "Azure Connected Machine Onboarding" on it — shows a progress bar while
 the fleet onboards and prints the counters at the end: after ``--duration`` (counted from the start, or with
@@ -31,14 +31,10 @@ from identity.selectors import tenant_get
 from identity.service_principals import service_principal_create, service_principal_revoke
 from machines.selectors import resource_group_get, subscription_list
 from machines.services import resource_group_create
-from machines.simulator import (
-    FleetConfig,
-    FleetSimulation,
-    FleetStats,
-    SimulatedMachine,
-    fill_key_cache,
-    key_cache_missing,
-)
+from simulator.config import FleetConfig, SimulatedMachine
+from simulator.fleet import FleetSimulation
+from simulator.keys import fill_key_cache, key_cache_missing
+from simulator.stats import FleetStats
 
 T = TypeVar("T")
 MAX_MACHINES = 100_000

@@ -1,4 +1,4 @@
-"""The fleet simulator (``machines/simulator.py``) and ``manage.py simulate_fleet`` against the in-process TLS portal.
+"""The fleet simulator (the ``simulator`` package) and ``manage.py simulate_fleet`` against the in-process TLS portal.
 
 Every simulated machine goes through the real protocol (ARM PUT with its own key, CSR → certificate, signed
 heartbeats); the portal side is checked from the database and from a count of the heartbeat requests it received.
@@ -26,29 +26,22 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 from django.utils import timezone
 
-from machines import simulator
 from machines.conf import status_thresholds
-from machines.management.commands.simulate_fleet import run_coroutine
 from machines.models import Machine
-from machines.simulator import (
+from machines.status import derive_status
+from simulator import fleet as simulator
+from simulator.config import FleetConfig, SimulatedMachine, machine_facts, offline_indexes
+from simulator.fleet import FleetSimulation
+from simulator.keys import fill_key_cache, key_cache_path, load_cached_key
+from simulator.management.commands.simulate_fleet import run_coroutine
+from simulator.stats import FleetStats, HeartbeatCounters, percentile
+from simulator.transport import (
     HEARTBEAT_ERRORS,
-    FleetConfig,
-    FleetSimulation,
-    FleetStats,
-    HeartbeatCounters,
     HeartbeatSender,
     HeartbeatTransportError,
-    SimulatedMachine,
-    fill_key_cache,
-    key_cache_path,
-    load_cached_key,
-    machine_facts,
-    offline_indexes,
     parse_response,
-    percentile,
     skip_failing_sniffio_import,
 )
-from machines.status import derive_status
 from tests.astutil import parse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -460,16 +453,30 @@ def test_config_validation():
         FleetConfig(**{**base, "portal_url": "http://127.0.0.1:1"}, machines=1).validate()
 
 
-def test_simulator_module_imports_no_django():
-    tree = parse(ROOT / "machines" / "simulator.py")
+SIMULATION_MODULES = ["config", "keys", "transport", "tokens", "stats", "fleet"]
+
+
+@pytest.mark.parametrize("module", SIMULATION_MODULES)
+def test_the_simulation_modules_import_no_django_and_no_portal_app(module):
+    tree = parse(ROOT / "simulator" / f"{module}.py")
     imported = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             imported.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module)
-    assert not [n for n in imported if n == "django" or n.startswith(("django.", "rest_framework", "machines."))]
-    assert {"azcmagent.identity", "azcmagent.client", "azcmagent.service"} & imported or "azcmagent" in imported
+    portal = ("django", "rest_framework", "arcportal", "identity", "machines", "onboarding", "agentplane")
+    assert not [n for n in imported if n.split(".")[0] in portal]
+
+
+def test_the_simulation_speaks_through_the_agent_s_own_protocol_helpers():
+    imported = set()
+    for module in SIMULATION_MODULES:
+        for node in ast.walk(parse(ROOT / "simulator" / f"{module}.py")):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+                imported.update(f"{node.module}.{alias.name}" for alias in node.names)
+    assert {"azcmagent.identity", "azcmagent.client", "azcmagent.service"} <= imported
 
 
 def test_the_fleet_runs_where_an_event_loop_already_runs():
