@@ -10,6 +10,7 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 
 from arcportal.arm import ids
+from identity.models import Tenant
 from machines.choices import MachineStatus, OsType, ProvisioningState
 from machines.lookups import AsciiLower
 from machines.querysets import MachineQuerySet
@@ -17,7 +18,7 @@ from machines.querysets import MachineQuerySet
 
 class Subscription(models.Model):
     subscription_id = models.UUIDField(unique=True, default=uuid.uuid4)
-    tenant = models.ForeignKey("identity.Tenant", on_delete=models.PROTECT, related_name="subscriptions")
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="subscriptions")
     display_name = models.CharField(max_length=200)
     state = models.CharField(max_length=20, default="Enabled")
     created_at = models.DateTimeField(auto_now_add=True)
