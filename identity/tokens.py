@@ -59,8 +59,8 @@ class TokenInvalid(Exception):
 
 
 class OAuthError(Exception):
-    """An OAuth 2.0 error response: ``{"error": error, "error_description": description}`` with ``status`` (and
-    ``headers``, such as ``Retry-After``)."""
+    """An OAuth 2.0 error: ``error`` and ``description`` with ``status`` (and ``headers``, such as ``Retry-After``),
+    answered by ``arcportal.arm.errors.oauth_error_response``."""
 
     def __init__(self, error: str, description: str, *, status: int = 400, headers=None) -> None:
         super().__init__(description)
@@ -78,9 +78,6 @@ class OAuthError(Exception):
         else:
             description = "Sign-in is unavailable for a moment: its attempt limiter does not answer. Try again later."
         return cls("temporarily_unavailable", description, status=exc.status, headers={"Retry-After": exc.retry_after})
-
-    def body(self) -> dict[str, Any]:
-        return {"error": self.error, "error_description": self.description}
 
 
 @dataclass(frozen=True)

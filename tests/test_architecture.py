@@ -377,3 +377,37 @@ def test_imports_inside_functions_and_by_name_are_seen():
     assert any(e.target == "machines.tasks" and e.how == "import in a function" and not e.top_level for e in edges)
     strings = [e.target for e in edges_of(ROOT / "arcportal" / "settings.py") if e.how == "string"]
     assert "identity.authentication.BearerTokenAuthentication" in strings
+
+
+def _error_literals(path: Path) -> list[str]:
+    """Dict literals shaped like an ARM error (``{"error": {"code": …}}``) or an OAuth one (``error`` and
+    ``error_description``)."""
+    found = []
+    for node in ast.walk(parse(path)):
+        if not isinstance(node, ast.Dict):
+            continue
+        keys = {k.value: v for k, v in zip(node.keys, node.values, strict=True) if isinstance(k, ast.Constant)}
+        inner = keys.get("error")
+        arm = isinstance(inner, ast.Dict) and any(isinstance(k, ast.Constant) and k.value == "code" for k in inner.keys)
+        oauth = "error" in keys and "error_description" in keys
+        if arm or oauth:
+            found.append(f"line {node.lineno}: {'ARM' if arm else 'OAuth'} error body")
+    return found
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        p
+        for p in _sources()
+        if p.relative_to(ROOT).as_posix() != "arcportal/arm/errors.py" and _package(_module_of(p)) in LAYERS
+    ],
+    ids=lambda p: p.relative_to(ROOT).as_posix(),
+)
+def test_error_bodies_are_built_only_by_arcportal_arm_errors(path):
+    """ARM and OAuth errors leave the portal only through arcportal/arm/errors.py."""
+    assert not _error_literals(path), f"{path.relative_to(ROOT)}: {_error_literals(path)}"
+
+
+def test_the_error_body_check_finds_both_shapes():
+    assert _error_literals(ROOT / "arcportal" / "arm" / "errors.py")  # where they are built
