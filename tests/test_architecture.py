@@ -254,6 +254,16 @@ def test_pure_modules_import_no_django(module):
     assert not impure, f"{module} must stay pure but imports portal modules that are not: {impure}"
 
 
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "agent" / AGENT).rglob("*.py")), ids=lambda p: p.relative_to(ROOT).as_posix()
+)
+def test_the_agent_imports_no_django(path):
+    """The agent installs on servers without the portal: no Django, no portal package (tests/agent/test_layout.py
+    checks the same from the agent's side)."""
+    offenders = sorted(e.target for e in edges_of(path) if e.target.split(".")[0] in (*DJANGO_PREFIXES, *PACKAGES))
+    assert not offenders, f"{path.relative_to(ROOT)} imports {offenders}"
+
+
 def _code_files() -> list[Path]:
     files = []
     for path in ROOT.rglob("*"):
