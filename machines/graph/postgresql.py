@@ -1,0 +1,253 @@
+"""The PostgreSQL dialect: jsonb, timestamptz, regular expressions with ``~``. Pure."""
+
+from __future__ import annotations
+
+import json
+
+from machines.graph.dialect_base import DATETIME_TEXT, INT_TEXT, REAL_TEXT, Dialect
+from machines.graph.values import BOOL, DATETIME, DYNAMIC, JSON, LONG, REAL, STRING, TIMESPAN, Frag, sql
+
+
+class PostgreSQL(Dialect):
+    name = "postgresql"
+    not_materialized = " NOT MATERIALIZED"
+
+    CASTS = {STRING: "text", LONG: "bigint", REAL: "double precision", BOOL: "boolean", TIMESPAN: "double precision"}
+
+    def param(self, value, type_):
+        if value is None:
+            return Frag(f"CAST(NULL AS {self.sql_type(type_)})")
+        if type_ == DATETIME:
+            return Frag("CAST(%s AS timestamptz)", (value,))
+        if type_ in (DYNAMIC, JSON):
+            return Frag("CAST(%s AS jsonb)", (json.dumps(value),))
+        return Frag(f"CAST(%s AS {self.CASTS[type_]})", (value,))
+
+    def sql_type(self, type_: str) -> str:
+        return {DATETIME: "timestamptz", DYNAMIC: "jsonb", JSON: "jsonb"}.get(type_) or self.CASTS[type_]
+
+    def null(self, rep: str) -> Frag:
+        return Frag(f"CAST(NULL AS {self.sql_type(rep)})")
+
+    def collate(self, frag):
+        return sql('(§ COLLATE "C")', frag)
+
+    # --- JSON ------------------------------------------------------------------------------------------------
+
+    def to_json(self, frag: Frag, rep: str) -> Frag:
+        if rep == JSON:
+            return frag
+        if rep == DATETIME:
+            return sql("to_jsonb(§)", self.rfc3339(frag))
+        return sql("to_jsonb(§)", frag)
+
+    def json_text(self, j):
+        return sql("(§ #>> '{}')", j)
+
+    def json_typeof(self, j):
+        return sql("jsonb_typeof(§)", j)
+
+    def json_kind_is(self, j, kinds: tuple[str, ...]) -> Frag:
+        names = ", ".join(f"'{k}'" for k in kinds)
+        return sql(f"(jsonb_typeof(§) IN ({names}))", j)
+
+    def json_number(self, j):
+        return sql(
+            "(CASE jsonb_typeof(§) WHEN 'number' THEN CAST(§ #>> '{}' AS double precision) WHEN 'string' THEN § END)",
+            j,
+            j,
+            self.text_to_real(sql("(§ #>> '{}')", j)),
+        )
+
+    def json_bool(self, j):
+        return sql(
+            "(CASE jsonb_typeof(§) WHEN 'boolean' THEN CAST(§ #>> '{}' AS boolean)"
+            " WHEN 'string' THEN § WHEN 'number' THEN CAST(§ #>> '{}' AS double precision) <> 0 END)",
+            j,
+            j,
+            self.text_to_bool(sql("(§ #>> '{}')", j)),
+            j,
+        )
+
+    def json_get(self, j, key: Frag, by_index: bool) -> Frag:
+        if by_index:
+            return sql("(§ -> CAST(§ AS integer))", j, key)
+        return sql("(§ -> CAST(§ AS text))", j, key)
+
+    def json_object(self, pairs: list[tuple[Frag, Frag]]) -> Frag:
+        if not pairs:
+            return Frag("CAST('{}' AS jsonb)")
+        chunks = [pairs[i : i + 50] for i in range(0, len(pairs), 50)]
+        built = [
+            sql("jsonb_build_object(" + ", ".join("§, §" for _ in chunk) + ")", *[x for pair in chunk for x in pair])
+            for chunk in chunks
+        ]
+        return sql("(" + " || ".join("§" for _ in built) + ")", *built)
+
+    def json_array(self, items: list[Frag]) -> Frag:
+        if not items:
+            return Frag("CAST('[]' AS jsonb)")
+        return sql("jsonb_build_array(" + ", ".join("§" for _ in items) + ")", *items)
+
+    def json_array_length(self, j):
+        return sql("(CASE WHEN jsonb_typeof(§) = 'array' THEN CAST(jsonb_array_length(§) AS bigint) END)", j, j)
+
+    def json_keys(self, j):
+        return sql(
+            "(CASE WHEN jsonb_typeof(§) = 'object' THEN (SELECT coalesce(jsonb_agg(k ORDER BY k COLLATE \"C\"),"
+            " CAST('[]' AS jsonb)) FROM jsonb_object_keys(§) AS k) END)",
+            j,
+            j,
+        )
+
+    def json_merge(self, a, b):
+        return sql("(§ || §)", a, b)
+
+    def json_literal(self, text: str) -> Frag:
+        return Frag(f"CAST('{text}' AS jsonb)")
+
+    def json_agg(self, j, *, distinct: bool) -> Frag:
+        if distinct:
+            return sql("coalesce(jsonb_agg(DISTINCT §) FILTER (WHERE § IS NOT NULL), CAST('[]' AS jsonb))", j, j)
+        return sql("coalesce(jsonb_agg(§) FILTER (WHERE § IS NOT NULL), CAST('[]' AS jsonb))", j, j)
+
+    def mv_expand(self, j, alias: str, *, as_array: bool) -> Frag:
+        pair = "jsonb_build_array(b.key, b.value)" if as_array else "jsonb_build_object(b.key, b.value)"
+        return sql(
+            "CROSS JOIN LATERAL (SELECT e.value AS v, e.ordinality AS n FROM jsonb_array_elements(CASE WHEN"
+            f" jsonb_typeof(§) = 'array' THEN § END) WITH ORDINALITY AS e UNION ALL SELECT {pair}, b.ordinality"
+            " FROM jsonb_each(CASE WHEN jsonb_typeof(§) = 'object' THEN § END) WITH ORDINALITY AS b UNION ALL"
+            f" SELECT §, 1 WHERE § IS NULL OR jsonb_typeof(§) NOT IN ('array', 'object')) AS {alias}",
+            j,
+            j,
+            j,
+            j,
+            j,
+            j,
+            j,
+        )
+
+    def mv_element(self, j, alias: str, *, as_array: bool) -> tuple[Frag, Frag]:
+        return Frag(f"{alias}.v"), Frag(f"{alias}.n")
+
+    def mv_limit(self, alias: str, limit: int) -> Frag:
+        return Frag(f"{alias}.n <= {int(limit)}")
+
+    # --- text, numbers, time -----------------------------------------------------------------------------------
+
+    def text_to_long(self, t):
+        return sql(f"(CASE WHEN § ~ '{INT_TEXT}' THEN CAST(§ AS bigint) END)", t, t)
+
+    def text_to_real(self, t):
+        return sql(f"(CASE WHEN § ~ '{REAL_TEXT}' THEN CAST(§ AS double precision) END)", t, t)
+
+    def text_to_bool(self, t):
+        return sql("(CASE lower(§) WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE WHEN '1' THEN TRUE"
+                   " WHEN '0' THEN FALSE END)", t)  # fmt: skip
+
+    def text_to_datetime(self, t):
+        return sql(f"(CASE WHEN § ~ '{DATETIME_TEXT}' THEN CAST(§ AS timestamptz) END)", t, t)
+
+    def long_text(self, f):
+        return sql("CAST(§ AS text)", f)
+
+    def real_text(self, f):
+        return sql("CAST(§ AS text)", f)
+
+    def bool_text(self, f):
+        return sql("(CASE WHEN § THEN 'true' WHEN NOT § THEN 'false' END)", f, f)
+
+    def bool_from_int(self, f):
+        return sql("(§ <> 0)", f)
+
+    def to_real(self, f):
+        return sql("CAST(§ AS double precision)", f)
+
+    def to_long(self, f):
+        return sql("CAST(trunc(§) AS bigint)", f)
+
+    def floor(self, f):
+        return sql("floor(§)", f)
+
+    def round(self, f, digits: Frag):
+        return sql("CAST(round(CAST(§ AS numeric), CAST(§ AS integer)) AS double precision)", f, digits)
+
+    def modulo(self, a, b):
+        return sql("(§ %% NULLIF(§, 0))", a, b)
+
+    def regex(self, text, pattern, *, case_insensitive=False):
+        return sql("(§ ~* §)" if case_insensitive else "(§ ~ §)", text, pattern)
+
+    def regexp_escape(self, text):
+        return sql("regexp_replace(§, '([^A-Za-z0-9_])', '\\\\\\1', 'g')", text)
+
+    def trim(self, pattern, text):
+        return sql(
+            "regexp_replace(regexp_replace(§, '^(?:' || § || ')+', ''), '(?:' || § || ')+$', '')",
+            text,
+            pattern,
+            pattern,
+        )
+
+    def ilike(self, text, pattern):
+        return sql("(UPPER(§) LIKE UPPER(§) ESCAPE '\\')", text, pattern)
+
+    def split(self, text, delimiter):
+        return sql(
+            "(CASE WHEN § = '' THEN CAST('[\"\"]' AS jsonb) ELSE to_jsonb(string_to_array(§, §)) END)",
+            text,
+            text,
+            delimiter,
+        )
+
+    def strpos(self, text, sub):
+        return sql("strpos(§, §)", text, sub)
+
+    def substr(self, text, start, length=None):
+        if length is None:
+            return sql("substr(§, CAST(§ AS integer))", text, start)
+        return sql("substr(§, CAST(§ AS integer), GREATEST(CAST(§ AS integer), 0))", text, start, length)
+
+    def rfc3339(self, ts):
+        return sql("to_char(§ AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')", ts)
+
+    def datetime_text(self, ts):
+        return sql("to_char(§ AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"0Z\"')", ts)
+
+    def datetime_plus(self, ts, seconds):
+        return sql("(§ + § * interval '1 second')", ts, seconds)
+
+    def datetime_plus_exact(self, ts, seconds: int):
+        return sql(f"(§ + interval '{int(seconds)} seconds')", ts)
+
+    def datetime_diff(self, a, b):
+        return sql("CAST(EXTRACT(EPOCH FROM (§ - §)) AS double precision)", a, b)
+
+    def bin_datetime(self, ts, seconds):
+        return sql("to_timestamp(floor(EXTRACT(EPOCH FROM §) / §) * §)", ts, seconds, seconds)
+
+    def uuid_text(self, column: str) -> Frag:
+        return Frag(f"CAST({column} AS text)")
+
+    def uuid_param(self, value) -> Frag:
+        return Frag("CAST(%s AS uuid)", (str(value),))
+
+    def pick(self, f, rep):
+        return sql("(array_agg(§) FILTER (WHERE § IS NOT NULL))[1]", f, f)
+
+    def minmax(self, func: str, f, rep):
+        if rep == BOOL:
+            return sql(("bool_or(§)" if func == "max" else "bool_and(§)"), f)
+        if rep == JSON:
+            direction = "DESC" if func == "max" else "ASC"
+            return sql(f"(array_agg(§ ORDER BY § {direction}) FILTER (WHERE § IS NOT NULL))[1]",
+                       f, f, f)  # fmt: skip
+        if rep == STRING:
+            return sql(f'{func}(§ COLLATE "C")', f)
+        return sql(f"{func}(§)", f)
+
+    def sum(self, f, rep):
+        return sql("CAST(sum(§) AS bigint)" if rep == LONG else "CAST(sum(§) AS double precision)", f)
+
+    def avg(self, f):
+        return sql("CAST(avg(§) AS double precision)", f)

@@ -1,0 +1,262 @@
+"""The SQLite dialect: JSON1 (``->``, ``json_each``), Django's text datetimes, REGEXP (registered by Django).
+Pure."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from machines.graph.dialect_base import DATETIME_TEXT, INT_TEXT, REAL_TEXT, Dialect
+from machines.graph.values import BOOL, DATETIME, DYNAMIC, JSON, LONG, REAL, TIMESPAN, Frag, sql
+
+
+class SQLite(Dialect):
+    name = "sqlite"
+    not_materialized = " NOT MATERIALIZED"
+    true = "1"
+    false = "0"
+
+    def param(self, value, type_):
+        if value is None:
+            return Frag("NULL")
+        if type_ == DATETIME:
+            return Frag("%s", (self.datetime_value(value),))
+        if type_ in (DYNAMIC, JSON):
+            return Frag("json(%s)", (json.dumps(value),))
+        if type_ == BOOL:
+            return Frag("%s", (1 if value else 0,))
+        if type_ in (REAL, TIMESPAN):
+            return Frag("CAST(%s AS REAL)", (float(value),))
+        return Frag("%s", (value,))
+
+    @staticmethod
+    def datetime_value(value: datetime) -> str:
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+
+    def null(self, rep):
+        return Frag("NULL")
+
+    def to_json(self, frag, rep):
+        if rep == JSON:
+            return sql("json(§)", frag)
+        if rep == BOOL:
+            return sql("(CASE WHEN § THEN json('true') WHEN NOT § THEN json('false') END)", frag, frag)
+        if rep == DATETIME:
+            return sql("json_quote(§)", self.rfc3339(frag))
+        return sql("(CASE WHEN § IS NOT NULL THEN json_quote(§) END)", frag, frag)
+
+    def json_text(self, j):
+        return sql(
+            "(CASE json_type(§) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'null' THEN NULL"
+            " WHEN 'object' THEN json(§) WHEN 'array' THEN json(§) ELSE CAST(§ ->> '$' AS TEXT) END)",
+            j,
+            j,
+            j,
+            j,
+        )
+
+    def json_typeof(self, j):
+        return sql(
+            "(CASE json_type(§) WHEN 'integer' THEN 'number' WHEN 'real' THEN 'number' WHEN 'text' THEN 'string'"
+            " WHEN 'true' THEN 'boolean' WHEN 'false' THEN 'boolean' ELSE json_type(§) END)",
+            j,
+            j,
+        )
+
+    def json_kind_is(self, j, kinds):
+        native = {"number": ("integer", "real"), "string": ("text",), "boolean": ("true", "false")}
+        names = ", ".join(f"'{n}'" for k in kinds for n in native.get(k, (k,)))
+        return sql(f"(json_type(§) IN ({names}))", j)
+
+    def json_number(self, j):
+        return sql(
+            "(CASE json_type(§) WHEN 'integer' THEN CAST(§ ->> '$' AS REAL) WHEN 'real' THEN § ->> '$'"
+            " WHEN 'text' THEN § END)",
+            j,
+            j,
+            j,
+            self.text_to_real(sql("(§ ->> '$')", j)),
+        )
+
+    def json_bool(self, j):
+        return sql(
+            "(CASE json_type(§) WHEN 'true' THEN 1 WHEN 'false' THEN 0 WHEN 'text' THEN §"
+            " WHEN 'integer' THEN (§ ->> '$') <> 0 WHEN 'real' THEN (§ ->> '$') <> 0 END)",
+            j,
+            self.text_to_bool(sql("(§ ->> '$')", j)),
+            j,
+            j,
+        )
+
+    def json_get(self, j, key, by_index):
+        if by_index:
+            return sql("(§ -> (CASE WHEN § < 0 THEN '$[#' || § || ']' ELSE '$[' || § || ']' END))", j, key, key, key)
+        return sql("(§ -> ('$.' || json_quote(§)))", j, key)
+
+    def json_object(self, pairs):
+        if not pairs:
+            return Frag("json('{}')")
+        return sql("json_object(" + ", ".join("§, §" for _ in pairs) + ")", *[x for pair in pairs for x in pair])
+
+    def json_array(self, items):
+        return sql("json_array(" + ", ".join("§" for _ in items) + ")", *items)
+
+    def json_array_length(self, j):
+        return sql("(CASE WHEN json_type(§) = 'array' THEN json_array_length(§) END)", j, j)
+
+    def json_keys(self, j):
+        return sql(
+            "(CASE WHEN json_type(§) = 'object' THEN (SELECT json_group_array(k.key) FROM (SELECT key FROM"
+            " json_each(§) ORDER BY key) AS k) END)",
+            j,
+            j,
+        )
+
+    def json_merge(self, a, b):
+        return sql("json_patch(§, §)", a, b)
+
+    def json_literal(self, text):
+        return Frag(f"json('{text}')")
+
+    def json_agg(self, j, *, distinct):
+        return sql(f"json_group_array({'DISTINCT ' if distinct else ''}json(§)) FILTER (WHERE § IS NOT NULL)", j, j)
+
+    def mv_expand(self, j, alias, *, as_array):
+        return sql(f"JOIN json_each(coalesce(§, 'null')) AS {alias}", j)
+
+    def mv_element(self, j, alias: str, *, as_array: bool) -> tuple[Frag, Frag]:
+        pair = "json_array" if as_array else "json_object"
+        bag = sql(f"{pair}({alias}.key, § -> {alias}.fullkey)", j)
+        value = sql(f"(CASE json_type(§) WHEN 'object' THEN § ELSE § -> {alias}.fullkey END)", j, bag, j)
+        return value, Frag(f"({alias}.id)")
+
+    def mv_limit(self, alias: str, limit: int) -> Frag:
+        return Frag(f"(CASE WHEN typeof({alias}.key) = 'integer' THEN {alias}.key < {int(limit)} ELSE 1 END)")
+
+    def text_to_long(self, t):
+        return sql(f"(CASE WHEN § REGEXP '{INT_TEXT}' THEN CAST(trim(§) AS INTEGER) END)", t, t)
+
+    def text_to_real(self, t):
+        return sql(f"(CASE WHEN § REGEXP '{REAL_TEXT}' THEN CAST(trim(§) AS REAL) END)", t, t)
+
+    def text_to_bool(self, t):
+        return sql("(CASE lower(§) WHEN 'true' THEN 1 WHEN 'false' THEN 0 WHEN '1' THEN 1 WHEN '0' THEN 0 END)", t)
+
+    def text_to_datetime(self, t):
+        return sql(f"(CASE WHEN § REGEXP '{DATETIME_TEXT}' THEN strftime('%%Y-%%m-%%d %%H:%%M:%%f', trim(§)) END)",
+                   t, t)  # fmt: skip
+
+    def long_text(self, f):
+        return sql("CAST(§ AS TEXT)", f)
+
+    def real_text(self, f):
+        return sql("(CASE WHEN § = CAST(§ AS INTEGER) AND abs(§) < 1e15 THEN printf('%%.1f', §) ELSE CAST(§ AS TEXT)"
+                   " END)", f, f, f, f, f)  # fmt: skip
+
+    def bool_text(self, f):
+        return sql("(CASE WHEN § THEN 'true' WHEN NOT § THEN 'false' END)", f, f)
+
+    def bool_from_int(self, f):
+        return sql("(§ <> 0)", f)
+
+    def to_real(self, f):
+        return sql("CAST(§ AS REAL)", f)
+
+    def to_long(self, f):
+        return sql("CAST(§ AS INTEGER)", f)
+
+    def floor(self, f):
+        return sql("floor(§)", f)
+
+    def round(self, f, digits):
+        return sql("round(§, §)", f, digits)
+
+    def modulo(self, a, b):
+        return sql("(§ %% NULLIF(§, 0))", a, b)
+
+    def regex(self, text, pattern, *, case_insensitive=False):
+        if case_insensitive:
+            return sql("(§ REGEXP ('(?i)' || §))", text, pattern)
+        return sql("(§ REGEXP §)", text, pattern)
+
+    def regexp_escape(self, text):
+        return sql("arcgraph_regexp_escape(§)", text)
+
+    def trim(self, pattern, text):
+        return sql("arcgraph_trim(§, §)", pattern, text)
+
+    def ilike(self, text, pattern):
+        return sql("(UPPER(§) LIKE UPPER(§) ESCAPE '\\')", text, pattern)
+
+    def split(self, text, delimiter):
+        return sql(
+            "json('[' || replace(json_quote(§), substr(json_quote(§), 2, length(json_quote(§)) - 2), '\",\"') || ']')",
+            text,
+            delimiter,
+            delimiter,
+        )
+
+    def strpos(self, text, sub):
+        return sql("instr(§, §)", text, sub)
+
+    def substr(self, text, start, length=None):
+        if length is None:
+            return sql("substr(§, §)", text, start)
+        return sql("substr(§, §, max(§, 0))", text, start, length)
+
+    def rfc3339(self, ts):
+        return sql(
+            "(substr(§, 1, 10) || 'T' || substr(§, 12, 8) || '.' || substr(substr(§, 21) || '000', 1, 3) || 'Z')",
+            ts,
+            ts,
+            ts,
+        )
+
+    def datetime_text(self, ts):
+        return sql(
+            "(substr(§, 1, 10) || 'T' || substr(§, 12, 8) || '.' || substr(substr(§, 21) || '0000000', 1, 7) || 'Z')",
+            ts,
+            ts,
+            ts,
+        )
+
+    def datetime_plus(self, ts, seconds):
+        return sql("strftime('%%Y-%%m-%%d %%H:%%M:%%f', §, printf('%%+.3f seconds', §))", ts, seconds)
+
+    def datetime_plus_exact(self, ts, seconds: int):
+        return sql(f"(strftime('%%Y-%%m-%%d %%H:%%M:%%S', substr(§, 1, 19), '{int(seconds):+d} seconds')"
+                   " || substr(§, 20))", ts, ts)  # fmt: skip
+
+    def datetime_diff(self, a, b):
+        return sql("((julianday(§) - julianday(§)) * 86400.0)", a, b)
+
+    def bin_datetime(self, ts, seconds):
+        return sql(
+            "strftime('%%Y-%%m-%%d %%H:%%M:%%f', floor(((julianday(§) - 2440587.5) * 86400.0 + 0.0005) / §) * §,"
+            " 'unixepoch')",
+            ts,
+            seconds,
+            seconds,
+        )
+
+    def uuid_text(self, column):
+        c = column
+        return Frag(
+            f"(substr({c}, 1, 8) || '-' || substr({c}, 9, 4) || '-' || substr({c}, 13, 4) || '-' ||"
+            f" substr({c}, 17, 4) || '-' || substr({c}, 21, 12))"
+        )
+
+    def uuid_param(self, value):
+        return Frag("%s", (value.hex,))
+
+    def pick(self, f, rep):
+        return sql("min(§)", f)
+
+    def minmax(self, func, f, rep):
+        return sql(f"{func}(§)", f)
+
+    def sum(self, f, rep):
+        return sql("total(§)" if rep != LONG else "sum(§)", f)
+
+    def avg(self, f):
+        return sql("avg(§)", f)
