@@ -9,11 +9,16 @@ import pytest
 
 from machines.models import Machine
 from tests.arm.conftest import ArmClient
-from tests.machines.graph.fleet import EXTENSIONS, MACHINES, fleet  # noqa: F401  (fixture)
+from tests.machines.graph.fleet import EXTENSIONS, MACHINES, seed_fleet
 
 pytestmark = pytest.mark.django_db
 URL = "/providers/Microsoft.ResourceGraph/resources?api-version=2021-03-01"
 MACHINE_NAMES = sorted(name for name, *_ in MACHINES)
+
+
+@pytest.fixture
+def fleet(subscription, now):
+    return seed_fleet(subscription=subscription, now=now)
 
 
 def post(client: ArmClient, body, *, url: str = URL):

@@ -1,14 +1,12 @@
-"""Fixtures (import them where needed): a seeded fleet for the Resource Graph tests: two subscriptions, three resource groups, machines in every status
-with tags, extensions and extra properties. Expected rows are computed from ``Fleet`` in each test, never by the
-engine."""
+"""A seeded fleet for the Resource Graph tests: two subscriptions, three resource groups, machines in every status
+with tags, extensions and extra properties (``seed_fleet``). Expected rows are computed from ``Fleet`` in each
+test, never by the engine."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
-
-import pytest
 
 from machines.models import Extension, Machine, MachineTag, ResourceGroup, Subscription
 from machines.status import StatusThresholds, derive_status
@@ -82,8 +80,7 @@ EXTENSIONS = [
 ]
 
 
-@pytest.fixture
-def fleet(db, subscription, now) -> Fleet:
+def seed_fleet(*, subscription: Subscription, now) -> Fleet:
     second = Subscription.objects.create(
         subscription_id=uuid.UUID("22222222-3333-4444-5555-666666666666"),
         tenant=subscription.tenant,
@@ -134,15 +131,3 @@ def fleet(db, subscription, now) -> Fleet:
         )
     return Fleet(now=now, subscriptions=[subscription, second], groups=groups, machines=machines,
                  extensions=extensions, tags=TAGS)  # fmt: skip
-
-
-@pytest.fixture
-def run(now):
-    """``run(query, scopes=EVERYTHING, **options)`` → GraphResult, at the fixed ``now``."""
-    from machines.graph.executor import resource_graph_query
-    from machines.graph.visibility import EVERYTHING
-
-    def go(query: str, *, scopes=EVERYTHING, **options):
-        return resource_graph_query(query=query, scopes=scopes, now=now, **options)
-
-    return go
