@@ -26,7 +26,6 @@ from machines.graph.values import (
     TIMESPAN,
     Frag,
     Value,
-    null_value,
     sql,
 )
 
@@ -46,6 +45,9 @@ class Expressions(Comparisons):
 
     def const(self, value, type_: str) -> Value:
         return Value(self.dialect.param(value, type_), type_, nullable=value is None, literal=value)
+
+    def json_null(self) -> Value:
+        return Value(self.dialect.null(JSON), DYNAMIC, JSON, literal=None)
 
     def json_of(self, value: Value) -> Frag:
         return self.dialect.to_json(self.render(value), value.rep)
@@ -187,7 +189,7 @@ class Expressions(Comparisons):
                 if prefix is not None:
                     return self.follow(prefix, list(path[cut:]))
             if base.lazy is not None:
-                return null_value(DYNAMIC)  # no member of a base object has this path
+                return self.json_null()  # no member of a base object has this path
         return self.follow(base, steps)
 
     def get_json(self, base: Value, key: Value, node) -> Frag:
@@ -199,7 +201,7 @@ class Expressions(Comparisons):
         if not steps:
             return value
         if value.rep != JSON:
-            return null_value(DYNAMIC)
+            return self.json_null()
         frag = self.json_of(value)
         for step in steps:
             key = self.dialect.param(step, LONG if isinstance(step, int) else STRING)

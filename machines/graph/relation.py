@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from machines.graph.values import JSON, MISSING, STRING, Frag, LazyObject, Names, Value, join, sql
+from machines.graph.values import MISSING, STRING, Frag, LazyObject, Names, Value, join, sql
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,3 @@ class Materializer:
         order = [replace(k, value=carry(k.value)) for k in rel.order] if keep_order else []
         body = self.select(rel, items, offset=offset)
         return Relation(source=sql(f"(§) AS {alias}", body), columns=columns, order=order, key=key)
-
-
-def json_null(dialect) -> Value:
-    return Value(dialect.null(JSON), "dynamic", JSON, literal=None)

@@ -100,10 +100,6 @@ def is_literal(value: Value) -> bool:
     return value.is_literal
 
 
-def null_value(type_: str) -> Value:
-    return Value(Frag("NULL"), type_, nullable=True, literal=None)
-
-
 class Names:
     """Generated SQL identifiers (``t1``, ``c7``): user-chosen column names never reach the SQL text."""
 

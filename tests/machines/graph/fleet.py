@@ -33,6 +33,47 @@ class Fleet:
     def extension_id(self, extension: Extension) -> str:
         return f"{self.machine_id(extension.machine)}/extensions/{extension.name}"
 
+    def resources(self) -> list[dict]:
+        """Every Resources row as the test expects it, computed from the seed (never by the engine)."""
+        rows = []
+        for m in self.machines.values():
+            group = m.resource_group
+            rows.append({
+                "id": self.machine_id(m), "name": m.name, "type": "microsoft.hybridcompute/machines",
+                "location": m.location, "resourceGroup": group.name.lower(), "kind": m.kind,
+                "subscriptionId": str(group.subscription.subscription_id), "status": self.status(m),
+                "osName": m.os_name, "domainName": m.domain_name, "agentVersion": m.agent_version,
+                "computerName": m.computer_name, "tags": dict(self.tags.get(m.name, {})),
+                "heartbeat": m.last_heartbeat_at,
+            })  # fmt: skip
+        for e in self.extensions.values():
+            group = e.machine.resource_group
+            rows.append({
+                "id": self.extension_id(e), "name": e.name, "type": "microsoft.hybridcompute/machines/extensions",
+                "location": e.location, "resourceGroup": group.name.lower(), "kind": "",
+                "subscriptionId": str(group.subscription.subscription_id), "machine": e.machine.name,
+                "publisher": e.publisher, "tags": dict(e.tags),
+            })  # fmt: skip
+        return rows
+
+    def machine_rows(self) -> list[dict]:
+        return [r for r in self.resources() if r["type"] == "microsoft.hybridcompute/machines"]
+
+    def containers(self) -> list[dict]:
+        rows = [
+            {"id": f"/subscriptions/{s.subscription_id}", "name": s.display_name,
+             "type": "microsoft.resources/subscriptions", "subscriptionId": str(s.subscription_id), "location": "",
+             "resourceGroup": ""}
+            for s in self.subscriptions
+        ]  # fmt: skip
+        for g in self.groups.values():
+            rows.append({
+                "id": f"/subscriptions/{g.subscription.subscription_id}/resourceGroups/{g.name}", "name": g.name,
+                "type": "microsoft.resources/subscriptions/resourcegroups", "location": g.location,
+                "subscriptionId": str(g.subscription.subscription_id), "resourceGroup": g.name.lower(),
+            })  # fmt: skip
+        return rows
+
 
 MACHINES = [
     # name, group, os, domain, agent, heartbeat age (None: never), computer name, kind
