@@ -84,25 +84,13 @@ def aggregate(c, node: ast.Call, rel) -> Value:
         built = d.json_agg(c.json_of(arg), distinct=name == "make_set")
         value = Value(built, DYNAMIC, JSON, nullable=False)
         if limit is not None:
-            value = Value(_first(c, built, limit), DYNAMIC, JSON, nullable=False)
+            value = Value(d.json_head(built, limit), DYNAMIC, JSON, nullable=False)
         return value
     if name == "any":
         if arg.lazy is not None:
             return Value(d.pick(c.json_of(arg), JSON), DYNAMIC, JSON)
         return Value(d.pick(c.render(arg), arg.rep), arg.type, arg.rep)
     raise invalid_query(f"Unknown aggregation '{name}'.", code="UnknownFunction", name=name, pos=node.pos)
-
-
-def _first(c, array, limit: int):
-    """The first ``limit`` elements of a JSON array (make_list(x, max))."""
-    if c.dialect.name == "postgresql":
-        return sql(
-            f"(SELECT coalesce(jsonb_agg(e.value ORDER BY e.n), CAST('[]' AS jsonb)) FROM jsonb_array_elements(§)"
-            f" WITH ORDINALITY AS e(value, n) WHERE e.n <= {int(limit)})",
-            array,
-        )
-    return sql(f"(SELECT json_group_array(§ -> e.fullkey) FROM json_each(§) AS e WHERE e.key < {int(limit)})",
-               array, array)  # fmt: skip
 
 
 def pick_type(value: Value) -> tuple[str, str]:

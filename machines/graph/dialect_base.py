@@ -8,6 +8,7 @@ JSON text. Every method takes and returns ``Frag``s; literal ``%`` is written ``
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -32,8 +33,20 @@ def sqlite_regexp_escape(text: str | None) -> str | None:
     return None if text is None else re.escape(str(text))
 
 
+def sqlite_json_head(array: str | None, limit: int | None) -> str | None:
+    """The first ``limit`` elements of a JSON array (``make_list(x, max)``)."""
+    if array is None or limit is None:
+        return array
+    value = json.loads(array)
+    return json.dumps(value[: max(0, int(limit))], separators=(",", ":")) if isinstance(value, list) else array
+
+
 # Python functions the SQLite connection must have (the executor registers them): name → (arity, function).
-SQLITE_FUNCTIONS = {"arcgraph_trim": (2, sqlite_trim), "arcgraph_regexp_escape": (1, sqlite_regexp_escape)}
+SQLITE_FUNCTIONS = {
+    "arcgraph_trim": (2, sqlite_trim),
+    "arcgraph_regexp_escape": (1, sqlite_regexp_escape),
+    "arcgraph_json_head": (2, sqlite_json_head),
+}
 
 
 class Dialect:

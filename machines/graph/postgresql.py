@@ -111,6 +111,14 @@ class PostgreSQL(Dialect):
             return sql("coalesce(jsonb_agg(DISTINCT §) FILTER (WHERE § IS NOT NULL), CAST('[]' AS jsonb))", j, j)
         return sql("coalesce(jsonb_agg(§) FILTER (WHERE § IS NOT NULL), CAST('[]' AS jsonb))", j, j)
 
+    def json_head(self, array: Frag, limit: int) -> Frag:
+        """The first ``limit`` elements of a JSON array (``make_list(x, max)``)."""
+        return sql(
+            "(SELECT coalesce(jsonb_agg(e.value ORDER BY e.n), CAST('[]' AS jsonb)) FROM jsonb_array_elements(§)"
+            f" WITH ORDINALITY AS e(value, n) WHERE e.n <= {int(limit)})",
+            array,
+        )
+
     def mv_expand(self, j, alias: str, *, as_array: bool) -> Frag:
         pair = "jsonb_build_array(b.key, b.value)" if as_array else "jsonb_build_object(b.key, b.value)"
         return sql(
@@ -176,7 +184,7 @@ class PostgreSQL(Dialect):
         return sql("(§ %% NULLIF(§, 0))", a, b)
 
     def regex(self, text, pattern, *, case_insensitive=False):
-        return sql("(§ ~* §)" if case_insensitive else "(§ ~ §)", text, pattern)
+        return sql("(§ ~* (§))" if case_insensitive else "(§ ~ (§))", text, pattern)
 
     def regexp_escape(self, text):
         return sql("regexp_replace(§, '([^A-Za-z0-9_])', '\\\\\\1', 'g')", text)

@@ -121,6 +121,10 @@ class SQLite(Dialect):
     def json_agg(self, j, *, distinct):
         return sql(f"json_group_array({'DISTINCT ' if distinct else ''}json(§)) FILTER (WHERE § IS NOT NULL)", j, j)
 
+    def json_head(self, array: Frag, limit: int) -> Frag:
+        # A subquery over json_each(<aggregate>) is "misuse of aggregate" in SQLite: a registered function slices.
+        return sql(f"arcgraph_json_head(§, {int(limit)})", array)
+
     def mv_expand(self, j, alias, *, as_array):
         return sql(f"JOIN json_each(coalesce(§, 'null')) AS {alias}", j)
 
@@ -177,7 +181,7 @@ class SQLite(Dialect):
     def regex(self, text, pattern, *, case_insensitive=False):
         if case_insensitive:
             return sql("(§ REGEXP ('(?i)' || §))", text, pattern)
-        return sql("(§ REGEXP §)", text, pattern)
+        return sql("(§ REGEXP (§))", text, pattern)
 
     def regexp_escape(self, text):
         return sql("arcgraph_regexp_escape(§)", text)

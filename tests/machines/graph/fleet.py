@@ -154,6 +154,9 @@ def seed_fleet(*, subscription: Subscription, now) -> Fleet:
             extra_properties={"locationData": {"name": "Paris", "city": None}} if name == "web-01" else {},
             error_details=[{"code": "Warn", "message": "disk"}] if name == "db-01" else [],
         )
+        # Registered a month before ``now`` (not at the real clock's time): lastStatusChange of new-01 is this.
+        Machine.objects.filter(pk=machines[name].pk).update(created_at=now - timedelta(days=30))
+        machines[name].refresh_from_db()
         for key, value in TAGS.get(name, {}).items():
             MachineTag.objects.create(machine=machines[name], key=key, value=value)
     extensions = {}

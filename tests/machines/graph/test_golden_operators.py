@@ -198,9 +198,7 @@ def test_join_leftouter_keeps_unmatched_left_rows(fleet, run):
     )
     result = run(query)
     by_machine = extensions_by_machine(fleet)
-    expected = sorted(
-        (m["name"], e) for m in fleet.machine_rows() for e in (by_machine.get(m["name"]) or [None])
-    )
+    expected = sorted((m["name"], e) for m in fleet.machine_rows() for e in (by_machine.get(m["name"]) or [None]))
     assert sorted((r["machine"], r["extension"]) for r in result.objects()) == sorted(expected, key=str)
 
 
