@@ -22,7 +22,7 @@ from machines.graph.operators import Operators
 from machines.graph.parser import parse
 from machines.graph.relation import Col, Materializer, Relation, SortKey
 from machines.graph.schema import COLUMNS, LAZY_FIELDS, LOWER_COLUMNS, TABLES, Env
-from machines.graph.sources import render_table
+from machines.graph.sources import object_table, render_table
 from machines.graph.values import DATETIME, DYNAMIC, JSON, LONG, STRING, Frag, LazyObject, Names, Value, join, sql
 from machines.graph.visibility import ReadableScope
 
@@ -43,7 +43,7 @@ class CompiledQuery:
         self.columns = [OutputColumn(c.name, c.value.type, JSON if c.value.lazy else c.value.rep) for c in rel.columns]
 
     def _with(self, body: Frag) -> Frag:
-        return sql("WITH § §", join(", ", self.compiler.ctes), body)
+        return sql("WITH § §", join(", ", self.compiler.ctes + list(self.compiler.object_ctes.values())), body)
 
     def page(self, *, offset: int, limit: int) -> Frag:
         c = self.compiler
@@ -72,6 +72,7 @@ class Compiler(Expressions, Operators):
         self.paths: set[tuple] = set()
         self.mat = Materializer(self.names, self.dialect, self.render)
         self.aggregate_input: Relation | None = None
+        self.object_ctes: dict[str, Frag] = {}  # CTE name → definition, for whole objects the query uses
 
     # --- entry points ----------------------------------------------------------------------------------------
 
@@ -90,6 +91,12 @@ class Compiler(Expressions, Operators):
                 rel = self.operator(operator, rel)
             return rel
         raise invalid_query(f"Unsupported tabular expression {type(node).__name__}.", pos=node.pos)
+
+    def object_cte(self, field_name: str) -> str:
+        name = f"obj_{field_name}"
+        if name not in self.object_ctes:
+            self.object_ctes[name] = object_table(self.env, name, field_name)
+        return name
 
     def call(self, node: ast.Call, rel: Relation, *, predicate: bool = False) -> Value:
         if self.aggregate_input is not None and node.name in AGGREGATE_NAMES:

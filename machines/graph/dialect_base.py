@@ -8,11 +8,10 @@ JSON text. Every method takes and returns ``Frag``s; literal ``%`` is written ``
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
-from machines.graph.values import Frag
+from machines.graph.values import Frag, sql
 
 INT_TEXT = r"^\s*[-+]?[0-9]+\s*$"
 REAL_TEXT = r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
@@ -22,31 +21,15 @@ DATETIME_TEXT = (
 )
 
 
-def sqlite_trim(pattern: str | None, text: str | None) -> str | None:
-    """KQL ``trim(regex, text)``: remove every leading and trailing match of ``regex``."""
-    if pattern is None or text is None:
-        return None
-    return re.sub(f"(?:{pattern})+$", "", re.sub(f"^(?:{pattern})+", "", str(text)))
+_SIMPLE = re.compile(
+    r"^(?:[A-Za-z_]\w*\.[A-Za-z_]\w*|%s|CAST\(%s AS [a-z ]+\)|NULL|CAST\(NULL AS [a-z ]+\)|json\(%s\)"
+    r"|'[^'%]*'|-?\d+(?:\.\d+)?)$"
+)
 
 
-def sqlite_regexp_escape(text: str | None) -> str | None:
-    return None if text is None else re.escape(str(text))
-
-
-def sqlite_json_head(array: str | None, limit: int | None) -> str | None:
-    """The first ``limit`` elements of a JSON array (``make_list(x, max)``)."""
-    if array is None or limit is None:
-        return array
-    value = json.loads(array)
-    return json.dumps(value[: max(0, int(limit))], separators=(",", ":")) if isinstance(value, list) else array
-
-
-# Python functions the SQLite connection must have (the executor registers them): name → (arity, function).
-SQLITE_FUNCTIONS = {
-    "arcgraph_trim": (2, sqlite_trim),
-    "arcgraph_regexp_escape": (1, sqlite_regexp_escape),
-    "arcgraph_json_head": (2, sqlite_json_head),
-}
+def _simple(frag: Frag) -> bool:
+    """A column reference, a parameter or a constant: cheap and short to write twice."""
+    return bool(_SIMPLE.match(frag.sql))
 
 
 class Dialect:
@@ -63,3 +46,11 @@ class Dialect:
 
     def collate(self, frag: Frag) -> Frag:
         return frag
+
+    def share(self, frag: Frag, build) -> Frag:
+        """``build(x)`` where ``x`` stands for ``frag``, which ``build`` may use several times: a complex ``frag`` is
+        computed once in a scalar subquery instead of being written out again (nested conversions would otherwise
+        grow the SQL exponentially)."""
+        if _simple(frag):
+            return build(frag)
+        return sql("(SELECT § FROM (SELECT § AS v) AS shared)", build(Frag("shared.v")), frag)

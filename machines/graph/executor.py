@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TOP = 100
 MAX_TOP = 1000
+MAX_SQL_LENGTH = 2_000_000
+TOO_COMPLEX = ("parser stack overflow", "stack depth limit exceeded", "Expression tree is too large", "too many terms")
 
 
 @dataclass
@@ -77,6 +79,8 @@ def resource_graph_query(
     offset = _decode_token(skip_token, fingerprint) if skip_token else (skip or 0)
     compiled = compile_query(query, env=graph_env(now=now), scopes=scopes, subscriptions=subscriptions)
     page_sql = compiled.page(offset=offset, limit=top + 1)
+    if len(page_sql.sql) > MAX_SQL_LENGTH:
+        raise limit_error("QueryTooComplex", "The query is too complex: nest fewer functions and operators.")
     with _deadline():
         rows = _fetch(page_sql)
         more = len(rows) > top
@@ -146,6 +150,9 @@ def _database_error(exc: DatabaseError, seconds: float) -> GraphQueryError:
             f"The query ran longer than {seconds_text} seconds (ARC_GRAPH_TIMEOUT_SECONDS) and was stopped; "
             "narrow it with where or take.",
         )
+    if any(sign in text for sign in TOO_COMPLEX):
+        return limit_error("QueryTooComplex", "The query is too complex for the database to parse: nest fewer "
+                                              "functions and operators.")  # fmt: skip
     logger.warning("Resource Graph query failed in the database: %s", text)
     return invalid_query(f"The query failed while running: {text}", code="QueryExecutionFailed")
 

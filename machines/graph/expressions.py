@@ -14,7 +14,7 @@ from machines.graph import ast
 from machines.graph.comparisons import Comparisons
 from machines.graph.errors import invalid_query
 from machines.graph.relation import Relation
-from machines.graph.sources import lazy_object
+from machines.graph.sources import object_lookup
 from machines.graph.values import (
     BOOL,
     DATETIME,
@@ -40,7 +40,7 @@ class Expressions(Comparisons):
     def render(self, value: Value) -> Frag:
         if value.lazy is not None:
             lazy = value.lazy
-            return lazy_object(self.env, lazy.field, self.render(lazy.kind), self.render(lazy.pk), lazy.kinds)
+            return object_lookup(self.object_cte(lazy.field), self.render(lazy.kind), self.render(lazy.pk))
         return value.frag
 
     def const(self, value, type_: str) -> Value:

@@ -53,7 +53,7 @@ class Operators:
         items, columns = [], []
         for number, (name, value) in enumerate(keys + picks + aggregates, start=1):
             items.append(sql(f"§ AS s{number}", self.render(value)))
-            columns.append(Col(name, value.with_(frag=Frag(f"{alias}.s{number}"), paths=None, status=None)))
+            columns.append(Col(name, value.moved(Frag(f"{alias}.s{number}"))))
         group = [self.render(v) for _, v in keys]
         extra = sql("GROUP BY §", join(", ", group)) if group else None
         body = self.mat.select(rel.copy(order=[], limit=None), items, extra=extra)
@@ -100,7 +100,7 @@ class Operators:
         chosen = []
         for name, label in picks:
             value = windowed.get(label)
-            chosen.append((name, value.with_(frag=self.dialect.pick(self.render(value), value.rep))))
+            chosen.append((name, value.moved(self.dialect.pick(self.render(value), value.rep))))
         return windowed, chosen
 
     # --- distinct and count ------------------------------------------------------------------------------------
@@ -118,7 +118,7 @@ class Operators:
                                     pos=op.pos)  # fmt: skip
             value = self.keyed(value)
             items.append(sql(f"§ AS d{number}", self.render(value)))
-            columns.append(Col(name, value.with_(frag=Frag(f"{alias}.d{number}"), paths=None, status=None)))
+            columns.append(Col(name, value.moved(Frag(f"{alias}.d{number}"))))
         body = self.mat.select(rel.copy(order=[], limit=None), items)
         body = Frag(body.sql.replace("SELECT ", "SELECT DISTINCT ", 1), body.params)
         return Relation(source=sql(f"(§) AS {alias}", body), columns=columns, key=[c.value for c in columns])

@@ -52,22 +52,29 @@ class PostgreSQL(Dialect):
         return sql(f"(jsonb_typeof(§) IN ({names}))", j)
 
     def json_number(self, j):
-        return sql(
-            "(CASE jsonb_typeof(§) WHEN 'number' THEN CAST(§ #>> '{}' AS double precision) WHEN 'string' THEN § END)",
-            j,
-            j,
-            self.text_to_real(sql("(§ #>> '{}')", j)),
-        )
+        def build(j):
+            return sql(
+                "(CASE jsonb_typeof(§) WHEN 'number' THEN CAST(§ #>> '{}' AS double precision)"
+                " WHEN 'string' THEN § END)",
+                j,
+                j,
+                self.text_to_real(sql("(§ #>> '{}')", j)),
+            )
+
+        return self.share(j, build)
 
     def json_bool(self, j):
-        return sql(
-            "(CASE jsonb_typeof(§) WHEN 'boolean' THEN CAST(§ #>> '{}' AS boolean)"
-            " WHEN 'string' THEN § WHEN 'number' THEN CAST(§ #>> '{}' AS double precision) <> 0 END)",
-            j,
-            j,
-            self.text_to_bool(sql("(§ #>> '{}')", j)),
-            j,
-        )
+        def build(j):
+            return sql(
+                "(CASE jsonb_typeof(§) WHEN 'boolean' THEN CAST(§ #>> '{}' AS boolean)"
+                " WHEN 'string' THEN § WHEN 'number' THEN CAST(§ #>> '{}' AS double precision) <> 0 END)",
+                j,
+                j,
+                self.text_to_bool(sql("(§ #>> '{}')", j)),
+                j,
+            )
+
+        return self.share(j, build)
 
     def json_get(self, j, key: Frag, by_index: bool) -> Frag:
         if by_index:
@@ -90,15 +97,21 @@ class PostgreSQL(Dialect):
         return sql("jsonb_build_array(" + ", ".join("§" for _ in items) + ")", *items)
 
     def json_array_length(self, j):
-        return sql("(CASE WHEN jsonb_typeof(§) = 'array' THEN CAST(jsonb_array_length(§) AS bigint) END)", j, j)
+        def build(j):
+            return sql("(CASE WHEN jsonb_typeof(§) = 'array' THEN CAST(jsonb_array_length(§) AS bigint) END)", j, j)
+
+        return self.share(j, build)
 
     def json_keys(self, j):
-        return sql(
-            "(CASE WHEN jsonb_typeof(§) = 'object' THEN (SELECT coalesce(jsonb_agg(k ORDER BY k COLLATE \"C\"),"
-            " CAST('[]' AS jsonb)) FROM jsonb_object_keys(§) AS k) END)",
-            j,
-            j,
-        )
+        def build(j):
+            return sql(
+                "(CASE WHEN jsonb_typeof(§) = 'object' THEN (SELECT coalesce(jsonb_agg(k ORDER BY k COLLATE \"C\"),"
+                " CAST('[]' AS jsonb)) FROM jsonb_object_keys(§) AS k) END)",
+                j,
+                j,
+            )
+
+        return self.share(j, build)
 
     def json_merge(self, a, b):
         return sql("(§ || §)", a, b)
@@ -144,17 +157,26 @@ class PostgreSQL(Dialect):
     # --- text, numbers, time -----------------------------------------------------------------------------------
 
     def text_to_long(self, t):
-        return sql(f"(CASE WHEN § ~ '{INT_TEXT}' THEN CAST(§ AS bigint) END)", t, t)
+        def build(t):
+            return sql(f"(CASE WHEN § ~ '{INT_TEXT}' THEN CAST(§ AS bigint) END)", t, t)
+
+        return self.share(t, build)
 
     def text_to_real(self, t):
-        return sql(f"(CASE WHEN § ~ '{REAL_TEXT}' THEN CAST(§ AS double precision) END)", t, t)
+        def build(t):
+            return sql(f"(CASE WHEN § ~ '{REAL_TEXT}' THEN CAST(§ AS double precision) END)", t, t)
+
+        return self.share(t, build)
 
     def text_to_bool(self, t):
         return sql("(CASE lower(§) WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE WHEN '1' THEN TRUE"
                    " WHEN '0' THEN FALSE END)", t)  # fmt: skip
 
     def text_to_datetime(self, t):
-        return sql(f"(CASE WHEN § ~ '{DATETIME_TEXT}' THEN CAST(§ AS timestamptz) END)", t, t)
+        def build(t):
+            return sql(f"(CASE WHEN § ~ '{DATETIME_TEXT}' THEN CAST(§ AS timestamptz) END)", t, t)
+
+        return self.share(t, build)
 
     def long_text(self, f):
         return sql("CAST(§ AS text)", f)
@@ -163,7 +185,10 @@ class PostgreSQL(Dialect):
         return sql("CAST(§ AS text)", f)
 
     def bool_text(self, f):
-        return sql("(CASE WHEN § THEN 'true' WHEN NOT § THEN 'false' END)", f, f)
+        def build(f):
+            return sql("(CASE WHEN § THEN 'true' WHEN NOT § THEN 'false' END)", f, f)
+
+        return self.share(f, build)
 
     def bool_from_int(self, f):
         return sql("(§ <> 0)", f)

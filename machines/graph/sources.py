@@ -4,8 +4,8 @@ Each CTE is a UNION ALL of its branches (machines + extensions, or subscriptions
 well-known columns as plain columns, one column per property path the query mentions (``properties.status`` is
 the derived-status CASE, ``tags['env']`` a LEFT JOIN on the machine's tag row), the row's kind and key, and the
 caller's visibility as a WHERE clause of each branch — so whatever the query says later, it only ever sees rows
-the caller may read. Whole objects (``properties``, ``tags``, ``identity``) are not in the CTE: ``lazy_object``
-builds them, by kind and key, only where the query uses them whole.
+the caller may read. Whole objects (``properties``, ``tags``, ``identity``) are not in the CTE: ``object_table`` is
+a CTE of its own that builds them, looked up by kind and key only where the query uses them whole.
 """
 
 from __future__ import annotations
@@ -156,15 +156,19 @@ def path_sql(env: Env, kind: str, field_name: str, path: tuple) -> tuple[Frag, s
     return value, JSON
 
 
-def lazy_object(env: Env, field_name: str, kind: Frag, pk: Frag, kinds: Iterable[str]) -> Frag:
-    """The object of the row whose kind and key are ``kind``/``pk``: a correlated subquery per possible kind."""
-    branches = []
-    for k in sorted(kinds):
-        inner = sql(f"(SELECT § FROM {FROM[k]} WHERE {PK[k]} = §)", object_sql(env, k, field_name), pk)
-        branches.append(sql(f"WHEN '{k}' THEN §", inner))
-    if not branches:
-        return env.dialect.null(JSON)
-    return sql("(CASE § " + " ".join("§" for _ in branches) + " END)", kind, *branches)
+def object_table(env: Env, name: str, field_name: str) -> Frag:
+    """The CTE ``name`` of every row's whole ``field_name`` object, keyed by kind and key. A use of the object is a
+    lookup in it (``object_lookup``): the builder's SQL is written once, at the top of the statement, however many
+    times and however deep the query uses the object."""
+    branches = [
+        sql(f"SELECT '{kind}' AS k, {PK[kind]} AS pk, § AS j FROM {FROM[kind]}", object_sql(env, kind, field_name))
+        for kind in ("m", "e", "g", "s")
+    ]
+    return sql(f"{name} AS{env.dialect.not_materialized} (§)", join(" UNION ALL ", branches))
+
+
+def object_lookup(name: str, kind: Frag, pk: Frag) -> Frag:
+    return sql(f"(SELECT o.j FROM {name} AS o WHERE o.k = § AND o.pk = §)", kind, pk)
 
 
 # --- visibility ----------------------------------------------------------------------------------------------
@@ -309,4 +313,4 @@ def render_table(
 
 
 LOWER = LOWER_COLUMNS
-__all__ = ["BOOL", "LOWER", "BaseTable", "lazy_object", "render_table"]
+__all__ = ["BOOL", "LOWER", "BaseTable", "object_lookup", "object_table", "render_table"]

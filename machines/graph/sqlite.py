@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from machines.graph.dialect_base import DATETIME_TEXT, INT_TEXT, REAL_TEXT, Dialect
+from machines.graph.dialect_base import Dialect
 from machines.graph.values import BOOL, DATETIME, DYNAMIC, JSON, LONG, REAL, TIMESPAN, Frag, sql
 
 
@@ -40,20 +40,14 @@ class SQLite(Dialect):
         if rep == JSON:
             return sql("json(§)", frag)
         if rep == BOOL:
-            return sql("(CASE WHEN § THEN json('true') WHEN NOT § THEN json('false') END)", frag, frag)
+            return sql("(CASE § WHEN 1 THEN json('true') WHEN 0 THEN json('false') END)", frag)
         if rep == DATETIME:
-            return sql("json_quote(§)", self.rfc3339(frag))
-        return sql("(CASE WHEN § IS NOT NULL THEN json_quote(§) END)", frag, frag)
+            return self.share(frag, lambda v: sql("(CASE WHEN § IS NOT NULL THEN json_quote(§) END)", v,
+                                                  self.rfc3339(v)))  # fmt: skip
+        return self.share(frag, lambda v: sql("(CASE WHEN § IS NOT NULL THEN json_quote(§) END)", v, v))
 
     def json_text(self, j):
-        return sql(
-            "(CASE json_type(§) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'null' THEN NULL"
-            " WHEN 'object' THEN json(§) WHEN 'array' THEN json(§) ELSE CAST(§ ->> '$' AS TEXT) END)",
-            j,
-            j,
-            j,
-            j,
-        )
+        return sql("arcgraph_json_text(§)", j)
 
     def json_typeof(self, j):
         return sql(
@@ -69,24 +63,10 @@ class SQLite(Dialect):
         return sql(f"(json_type(§) IN ({names}))", j)
 
     def json_number(self, j):
-        return sql(
-            "(CASE json_type(§) WHEN 'integer' THEN CAST(§ ->> '$' AS REAL) WHEN 'real' THEN § ->> '$'"
-            " WHEN 'text' THEN § END)",
-            j,
-            j,
-            j,
-            self.text_to_real(sql("(§ ->> '$')", j)),
-        )
+        return sql("arcgraph_json_number(§)", j)
 
     def json_bool(self, j):
-        return sql(
-            "(CASE json_type(§) WHEN 'true' THEN 1 WHEN 'false' THEN 0 WHEN 'text' THEN §"
-            " WHEN 'integer' THEN (§ ->> '$') <> 0 WHEN 'real' THEN (§ ->> '$') <> 0 END)",
-            j,
-            self.text_to_bool(sql("(§ ->> '$')", j)),
-            j,
-            j,
-        )
+        return sql("arcgraph_json_bool(§)", j)
 
     def json_get(self, j, key, by_index):
         if by_index:
@@ -102,15 +82,12 @@ class SQLite(Dialect):
         return sql("json_array(" + ", ".join("§" for _ in items) + ")", *items)
 
     def json_array_length(self, j):
-        return sql("(CASE WHEN json_type(§) = 'array' THEN json_array_length(§) END)", j, j)
+        return self.share(j, lambda v: sql("(CASE WHEN json_type(§) = 'array' THEN json_array_length(§) END)", v, v))
 
     def json_keys(self, j):
-        return sql(
+        return self.share(j, lambda v: sql(
             "(CASE WHEN json_type(§) = 'object' THEN (SELECT json_group_array(k.key) FROM (SELECT key FROM"
-            " json_each(§) ORDER BY key) AS k) END)",
-            j,
-            j,
-        )
+            " json_each(§) ORDER BY key) AS k) END)", v, v))  # fmt: skip
 
     def json_merge(self, a, b):
         return sql("json_patch(§, §)", a, b)
@@ -138,27 +115,25 @@ class SQLite(Dialect):
         return Frag(f"(CASE WHEN typeof({alias}.key) = 'integer' THEN {alias}.key < {int(limit)} ELSE 1 END)")
 
     def text_to_long(self, t):
-        return sql(f"(CASE WHEN § REGEXP '{INT_TEXT}' THEN CAST(trim(§) AS INTEGER) END)", t, t)
+        return sql("arcgraph_text_long(§)", t)
 
     def text_to_real(self, t):
-        return sql(f"(CASE WHEN § REGEXP '{REAL_TEXT}' THEN CAST(trim(§) AS REAL) END)", t, t)
+        return sql("arcgraph_text_real(§)", t)
 
     def text_to_bool(self, t):
-        return sql("(CASE lower(§) WHEN 'true' THEN 1 WHEN 'false' THEN 0 WHEN '1' THEN 1 WHEN '0' THEN 0 END)", t)
+        return sql("arcgraph_text_bool(§)", t)
 
     def text_to_datetime(self, t):
-        return sql(f"(CASE WHEN § REGEXP '{DATETIME_TEXT}' THEN strftime('%%Y-%%m-%%d %%H:%%M:%%f', trim(§)) END)",
-                   t, t)  # fmt: skip
+        return sql("arcgraph_text_datetime(§)", t)
 
     def long_text(self, f):
         return sql("CAST(§ AS TEXT)", f)
 
     def real_text(self, f):
-        return sql("(CASE WHEN § = CAST(§ AS INTEGER) AND abs(§) < 1e15 THEN printf('%%.1f', §) ELSE CAST(§ AS TEXT)"
-                   " END)", f, f, f, f, f)  # fmt: skip
+        return sql("arcgraph_real_text(§)", f)
 
     def bool_text(self, f):
-        return sql("(CASE WHEN § THEN 'true' WHEN NOT § THEN 'false' END)", f, f)
+        return sql("(CASE § WHEN 1 THEN 'true' WHEN 0 THEN 'false' END)", f)
 
     def bool_from_int(self, f):
         return sql("(§ <> 0)", f)
@@ -209,20 +184,14 @@ class SQLite(Dialect):
         return sql("substr(§, §, max(§, 0))", text, start, length)
 
     def rfc3339(self, ts):
-        return sql(
+        return self.share(ts, lambda v: sql(
             "(substr(§, 1, 10) || 'T' || substr(§, 12, 8) || '.' || substr(substr(§, 21) || '000', 1, 3) || 'Z')",
-            ts,
-            ts,
-            ts,
-        )
+            v, v, v))  # fmt: skip
 
     def datetime_text(self, ts):
-        return sql(
+        return self.share(ts, lambda v: sql(
             "(substr(§, 1, 10) || 'T' || substr(§, 12, 8) || '.' || substr(substr(§, 21) || '0000000', 1, 7) || 'Z')",
-            ts,
-            ts,
-            ts,
-        )
+            v, v, v))  # fmt: skip
 
     def datetime_plus(self, ts, seconds):
         return sql("strftime('%%Y-%%m-%%d %%H:%%M:%%f', §, printf('%%+.3f seconds', §))", ts, seconds)

@@ -95,6 +95,10 @@ class Value:
     def with_(self, **changes) -> Value:
         return replace(self, **changes)
 
+    def moved(self, frag: Frag) -> Value:
+        """The same value, now read from ``frag`` (a column of a new subquery): no longer a constant or an object."""
+        return replace(self, frag=frag, paths=None, status=None, literal=MISSING)
+
 
 def is_literal(value: Value) -> bool:
     return value.is_literal
