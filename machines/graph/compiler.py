@@ -77,6 +77,7 @@ class Compiler(Expressions, Operators):
     # --- entry points ----------------------------------------------------------------------------------------
 
     def compile(self, query: ast.Pipeline) -> CompiledQuery:
+        check_limits(query)
         self.paths = collect_paths(query)
         return CompiledQuery(self, self.tabular(query))
 
@@ -220,6 +221,43 @@ class Compiler(Expressions, Operators):
         if rel.limit is not None:
             rel = self.mat.materialize(rel)
         return rel.copy(limit=self.const(count, LONG).frag)
+
+
+# Resource Graph's per-query limits (query-language.md: "a default limit of 3 join and 3 mv-expand operators",
+# "Limit of 3 union legs in a single query").
+LIMITS = {ast.Join: ("join", 3), ast.MvExpand: ("mv-expand", 3), "union": ("union leg", 3)}
+
+
+def check_limits(query: ast.Pipeline) -> None:
+    counts: dict = {}
+    first: dict = {}
+    stack: list = [query]
+    while stack:
+        node = stack.pop()
+        kind, step = (type(node), 1) if type(node) in LIMITS else (None, 0)
+        if isinstance(node, ast.UnionOp):
+            kind, step = "union", len(node.others)
+        elif isinstance(node, ast.Union):
+            kind, step = "union", len(node.sources) - 1
+        if kind is not None:
+            counts[kind] = counts.get(kind, 0) + step
+            first[kind] = min(first.get(kind, node.pos), node.pos)
+        if dataclasses.is_dataclass(node):
+            for f in dataclasses.fields(node):
+                value = getattr(node, f.name)
+                if isinstance(value, tuple):
+                    stack.extend(v for v in value if isinstance(v, ast.Tabular | ast.Operator))
+                elif isinstance(value, ast.Tabular | ast.Operator):
+                    stack.append(value)
+    for kind, count in counts.items():
+        word, limit = LIMITS[kind]
+        if count > limit:
+            raise invalid_query(
+                f"The query has {count} {word}s; Resource Graph allows {limit} in one query.",
+                code="TooManyOperators",
+                name=word,
+                pos=first[kind],
+            )
 
 
 def collect_paths(node) -> set[tuple[str, tuple]]:

@@ -2,7 +2,7 @@
 
 The only Django module of the engine. PostgreSQL gets ``SET LOCAL statement_timeout`` in a transaction; SQLite a
 progress handler that interrupts the statement at the deadline (and the two Python functions the SQLite dialect
-calls). Pages are ``$top`` rows (default 100, at most 1,000) from an offset carried in an opaque ``$skipToken`` tied
+calls). Pages are ``$top`` rows (at most and by default 1,000) from an offset carried in an opaque ``$skipToken`` tied
 to the query text; the total is counted only when the first page doesn't already show it.
 """
 
@@ -30,7 +30,7 @@ from machines.graph.visibility import ReadableScope
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TOP = 100
+DEFAULT_TOP = 1000  # Resource Graph returns at most 1,000 rows per page unless $top says fewer
 MAX_TOP = 1000
 MAX_SQL_LENGTH = 2_000_000
 TOO_COMPLEX = ("parser stack overflow", "stack depth limit exceeded", "Expression tree is too large", "too many terms")

@@ -19,6 +19,8 @@ TIMESPAN_UNITS = {
     "ms": 1e-3, "millisecond": 1e-3, "milliseconds": 1e-3,
     "microsecond": 1e-6, "microseconds": 1e-6, "tick": 1e-7, "ticks": 1e-7,
 }  # fmt: skip
+MV_EXPAND_DEFAULT_ROWS = 128  # Resource Graph's default and maximum rows per input row, for mvexpand and mv-expand
+MV_EXPAND_MAX_ROWS = 400
 ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"', "0": "\0"}
 
 
@@ -66,6 +68,10 @@ class ToAst(Transformer):
 
     def start(self, meta, children):
         return children[0]
+
+    def implicit_pipeline(self, meta, children):
+        """A query that starts with an operator reads ``Resources``, Resource Graph's default table."""
+        return ast.Pipeline(source=ast.Table(name="Resources", pos=(1, 1)), operators=tuple(children), pos=(1, 1))
 
     def pipeline(self, meta, children):
         source, *operators = children
@@ -156,7 +162,14 @@ class ToAst(Transformer):
         keyword, *rest = children
         options = dict(c for c in rest if isinstance(c, tuple))
         items = tuple(c for c in rest if isinstance(c, ast.Item))
-        limit = options.get("limit", 128 if str(keyword) == "mvexpand" else None)
+        limit = options.get("limit", MV_EXPAND_DEFAULT_ROWS)
+        if not 0 <= limit <= MV_EXPAND_MAX_ROWS:
+            raise invalid_query(
+                f"mv-expand limit {limit}: Resource Graph expands at most {MV_EXPAND_MAX_ROWS} rows per row.",
+                code="InvalidArgument",
+                name=str(keyword),
+                pos=_pos(meta),
+            )
         return ast.MvExpand(items=items, limit=limit, kind=options.get("kind", "bag"), pos=_pos(meta))
 
     def join_kind(self, meta, children):

@@ -138,11 +138,20 @@ def test_more_than_1000_rows_per_page_is_refused(arm, fleet, top, code):
 
 def test_a_query_running_too_long_is_stopped(arm, fleet, settings):
     settings.ARC_GRAPH_TIMEOUT_SECONDS = 0.2
-    cross = " ".join("| join kind=inner (Resources | extend k = 1) on k" for _ in range(7))  # 13**8 rows
-    response = query(arm, f"Resources | extend k = 1 {cross} | summarize count()")
+    many = "split('" + ",".join("x" * 400) + "', ',')"  # 400 elements: 13 rows become 5,200, then 5,200² in the join
+    side = f"Resources | extend k = 1, a = {many} | mv-expand a limit 400"
+    response = query(arm, f"{side} | join kind=inner ({side}) on k | summarize count()")
     assert response.status_code == 400
     assert "ARC_GRAPH_TIMEOUT_SECONDS" in details(response)["QueryTimeout"]["message"]
     assert query(arm, "Resources | count").json()["data"] == [{"Count": 13}]  # the connection still works
+
+
+def test_resource_graph_limits_on_operators(arm, fleet):
+    joins = " ".join("| join kind=inner (Resources) on name" for _ in range(4))
+    found = details(query(arm, f"Resources {joins}"))
+    assert found["TooManyOperators"]["name"] == "join" and "allows 3" in found["TooManyOperators"]["message"]
+    found = details(query(arm, "Resources | mv-expand tags limit 401"))
+    assert "at most 400" in found["InvalidArgument"]["message"]
 
 
 @pytest.mark.parametrize(

@@ -166,6 +166,17 @@ def test_mv_expand_keeps_a_null_row_and_drops_empty_arrays(fleet, run):
     assert result.objects() == [{"b": None}]
 
 
+def test_mv_expand_stops_at_128_rows_per_row_unless_told(fleet, run):
+    many = "split('" + ",".join(str(i) for i in range(300)) + "', ',')"
+    assert run(f"Resources | where name == 'web-01' | mv-expand a = {many} | count").rows == [[128]]
+    assert run(f"Resources | where name == 'web-01' | mvexpand a = {many} | count").rows == [[128]]
+    assert run(f"Resources | where name == 'web-01' | mv-expand a = {many} limit 400 | count").rows == [[300]]
+
+
+def test_a_query_may_start_with_an_operator(fleet, run):
+    assert run("where type == 'microsoft.hybridcompute/machines' | count").rows == [[len(fleet.machines)]]
+
+
 def test_mv_expand_limit(fleet, run):
     result = run("Resources | where name == 'web-01' | extend a = dynamic([1, 2, 3, 4]) | mv-expand a limit 2"
                  " | project a")  # fmt: skip
