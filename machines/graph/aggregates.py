@@ -82,9 +82,9 @@ def aggregate(c, node: ast.Call, rel) -> Value:
     if name in ("make_list", "make_set"):
         limit = int(node.args[1].value) if len(node.args) == 2 else None
         built = d.json_agg(c.json_of(arg), distinct=name == "make_set")
-        value = Value(built, DYNAMIC, JSON, nullable=False)
+        value = Value(built, DYNAMIC, JSON, nullable=False, shape="array")
         if limit is not None:
-            value = Value(d.json_head(built, limit), DYNAMIC, JSON, nullable=False)
+            value = Value(d.json_head(built, limit), DYNAMIC, JSON, nullable=False, shape="array")
         return value
     if name == "any":
         if arg.lazy is not None:

@@ -46,8 +46,11 @@ class CompiledQuery:
         return sql("WITH § §", join(", ", self.compiler.ctes + list(self.compiler.object_ctes.values())), body)
 
     def page(self, *, offset: int, limit: int) -> Frag:
+        """The rows ``offset`` … ``offset + limit`` and, as the last column, the total number of rows: counted by a
+        window over the same rows, so the query runs once (whole objects are built for the page's rows only)."""
         c = self.compiler
-        limited = self.rel.copy(limit=c.const(int(limit), LONG).frag)
+        total = Col("\x00total", Value(Frag("count(*) OVER ()"), LONG, nullable=False))
+        limited = self.rel.copy(columns=[*self.rel.columns, total], limit=c.const(int(limit), LONG).frag)
         page = c.mat.materialize(limited, offset=c.const(int(offset), LONG).frag)
         items = [sql(f"§ AS o{i}", c.render(col.value)) for i, col in enumerate(page.columns)]
         body = sql("SELECT § FROM §", join(", ", items) if items else Frag("1 AS one"), page.source)
@@ -70,6 +73,7 @@ class Compiler(Expressions, Operators):
         self.names = Names()
         self.ctes: list[Frag] = []
         self.paths: set[tuple] = set()
+        self.whole: set[str] = set()  # objects the query computes with on many rows: built in the base CTE
         self.mat = Materializer(self.names, self.dialect, self.render)
         self.aggregate_input: Relation | None = None
         self.object_ctes: dict[str, Frag] = {}  # CTE name → definition, for whole objects the query uses
@@ -79,6 +83,7 @@ class Compiler(Expressions, Operators):
     def compile(self, query: ast.Pipeline) -> CompiledQuery:
         check_limits(query)
         self.paths = collect_paths(query)
+        self.whole = whole_object_uses(query)
         return CompiledQuery(self, self.tabular(query))
 
     def tabular(self, node: ast.Tabular) -> Relation:
@@ -121,7 +126,7 @@ class Compiler(Expressions, Operators):
                 pos=node.pos,
             )
         name = self.names.next("src")
-        base = render_table(self.env, key, name, self.paths, self.scopes, self.subscriptions)
+        base = render_table(self.env, key, name, self.paths, self.scopes, self.subscriptions, self.whole)
         self.ctes.append(base.cte)
         alias = self.names.next("t")
         kind = Value(Frag(f"{alias}.k"), STRING, nullable=False)
@@ -136,8 +141,11 @@ class Compiler(Expressions, Operators):
                     for (field_name, path), (sql_name, rep) in base.paths.items()
                     if field_name == column
                 }  # fmt: skip
-                lazy = LazyObject(column, kind, pk, frozenset(base.kinds))
-                value = Value(Frag("NULL"), DYNAMIC, JSON, lazy=lazy, paths=paths)
+                if column in self.whole:
+                    value = Value(Frag(f"{alias}.o_{column}"), DYNAMIC, JSON, paths=paths, shape="object")
+                else:
+                    lazy = LazyObject(column, kind, pk, frozenset(base.kinds))
+                    value = Value(Frag("NULL"), DYNAMIC, JSON, lazy=lazy, paths=paths, shape="object")
             elif type_ == DYNAMIC:
                 value = Value(self.dialect.null(JSON), DYNAMIC, JSON, literal=None)
             else:
@@ -258,6 +266,42 @@ def check_limits(query: ast.Pipeline) -> None:
                 name=word,
                 pos=first[kind],
             )
+
+
+def whole_object_uses(query: ast.Pipeline) -> set[str]:
+    """The base objects (properties, tags, identity) the query computes with as a whole — compared, converted,
+    expanded, grouped, sorted — rather than only projecting them. Those are built in the base table's CTE for every
+    row (set-wise, no lookups); an object only projected stays lazy and is built for the rows of the page."""
+    found: set[str] = set()
+    stack: list[tuple[object, bool]] = [(query, False)]  # (node, projected as a bare item)
+    while stack:
+        node, bare = stack.pop()
+        if isinstance(node, ast.Column) and node.name in LAZY_FIELDS and not bare:
+            found.add(node.name)
+        if isinstance(node, ast.Distinct) and (not node.names or set(node.names) & set(LAZY_FIELDS)):
+            found.update(LAZY_FIELDS if not node.names else set(node.names) & set(LAZY_FIELDS))
+        if isinstance(node, ast.Call) and any(isinstance(a, ast.Star) for a in node.args):
+            found.update(LAZY_FIELDS)
+        if isinstance(node, ast.Member | ast.Index):
+            root = node
+            while isinstance(root, ast.Member | ast.Index) and (
+                isinstance(root, ast.Member) or isinstance(root.index, ast.Literal)
+            ):
+                root = root.obj
+            if isinstance(root, ast.Column):
+                continue  # a constant path: a column of its own, the object isn't needed
+        projecting = isinstance(node, ast.Project | ast.Extend)
+        if not dataclasses.is_dataclass(node):
+            continue
+        for f in dataclasses.fields(node):
+            value = getattr(node, f.name)
+            children = value if isinstance(value, tuple) else (value,)
+            for child in children:
+                if isinstance(child, ast.Item):
+                    stack.append((child.expr, projecting))
+                elif dataclasses.is_dataclass(child):
+                    stack.append((child, False))
+    return found
 
 
 def collect_paths(node) -> set[tuple[str, tuple]]:

@@ -65,7 +65,8 @@ class Expressions(Comparisons):
         elif rep == BOOL:
             text = d.bool_text(frag)
         elif rep == DATETIME:
-            text = d.datetime_text(frag)
+            # a datetime inside a dynamic object (lastStatusChange) prints as the ARM API prints it
+            text = d.rfc3339(frag) if value.type == DYNAMIC else d.datetime_text(frag)
         elif rep == TIMESPAN:
             text = d.real_text(frag)
         else:

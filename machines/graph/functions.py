@@ -124,7 +124,8 @@ def _indexof(c, node, rel):
 @function("split", args=(2, 3))
 def _split(c, node, rel):
     values = _args(c, node, rel)
-    array = Value(c.dialect.split(c.as_string(values[0]).frag, c.as_string(values[1]).frag), DYNAMIC, JSON)
+    array = Value(c.dialect.split(c.as_string(values[0]).frag, c.as_string(values[1]).frag), DYNAMIC, JSON,
+                  shape="array")  # fmt: skip
     if len(values) == 2:
         return array
     element = c.dialect.json_get(array.frag, c.as_long(values[2], node).frag, True)
@@ -322,7 +323,7 @@ def _array_length(c, node, rel):
 
 @function("bag_keys", args=(1, 1))
 def _bag_keys(c, node, rel):
-    return Value(c.dialect.json_keys(c.json_of(c.expr(node.args[0], rel))), DYNAMIC, JSON)
+    return Value(c.dialect.json_keys(c.json_of(c.expr(node.args[0], rel))), DYNAMIC, JSON, shape="array")
 
 
 @function("pack", "bag_pack", args=(0, 64))
@@ -332,7 +333,7 @@ def _pack(c, node, rel):
                             pos=node.pos)  # fmt: skip
     values = _args(c, node, rel)
     pairs = [(c.as_string(k).frag, c.json_of(v)) for k, v in zip(values[0::2], values[1::2], strict=True)]
-    return Value(c.dialect.json_object(pairs), DYNAMIC, JSON, nullable=False)
+    return Value(c.dialect.json_object(pairs), DYNAMIC, JSON, nullable=False, shape="object")
 
 
 AGGREGATE_NAMES = frozenset(

@@ -138,13 +138,16 @@ class Operators:
             raise invalid_query("mv-expand of several columns at once is not supported; use one mv-expand each.",
                                 code="UnsupportedOperator", name="mv-expand", pos=op.pos)  # fmt: skip
         item = op.items[0]
-        rel = self.mat.materialize(rel)
         value = self.expr(item.expr, rel)
         if value.type != DYNAMIC:
             raise self.mismatch("mv-expand takes a dynamic array or property bag.", item.expr)
-        array = self.json_of(value)
+        # The array is computed once per row, as a column of the input: the expansion reads it several times.
+        hidden = Col("\x00array", Value(self.json_of(value), DYNAMIC, JSON, shape=value.shape))
+        rel = self.mat.materialize(rel.copy(columns=[*rel.columns, hidden]))
+        array = self.render(rel.get("\x00array"))
+        rel = rel.copy(columns=rel.columns[:-1])
         alias = self.names.next("x")
-        join_clause = self.dialect.mv_expand(array, alias, as_array=op.kind == "array")
+        join_clause = self.dialect.mv_expand(array, alias, as_array=op.kind == "array", shape=value.shape)
         element, ordinal = self.dialect.mv_element(array, alias, as_array=op.kind == "array")
         name = item.name or derived_name(item.expr)
         new = Value(element, DYNAMIC, JSON)

@@ -103,15 +103,10 @@ class PostgreSQL(Dialect):
         return self.share(j, build)
 
     def json_keys(self, j):
-        def build(j):
-            return sql(
-                "(CASE WHEN jsonb_typeof(§) = 'object' THEN (SELECT coalesce(jsonb_agg(k ORDER BY k COLLATE \"C\"),"
-                " CAST('[]' AS jsonb)) FROM jsonb_object_keys(§) AS k) END)",
-                j,
-                j,
-            )
-
-        return self.share(j, build)
+        """``bag_keys``: in jsonb's order (shorter keys first, then bytewise), without a subquery per row."""
+        return self.share(j, lambda v: sql(
+            "(CASE WHEN jsonb_typeof(§) = 'object' THEN jsonb_path_query_array(§, 'strict $.keyvalue().key') END)",
+            v, v))  # fmt: skip
 
     def json_merge(self, a, b):
         return sql("(§ || §)", a, b)
@@ -132,20 +127,22 @@ class PostgreSQL(Dialect):
             array,
         )
 
-    def mv_expand(self, j, alias: str, *, as_array: bool) -> Frag:
+    def mv_expand(self, j, alias: str, *, as_array: bool, shape: str | None = None) -> Frag:
+        """One row per element (array) or per property (bag), one null row for null, none when empty; ``shape``
+        (a value known to be an object or an array) skips the branches that can't match."""
         pair = "jsonb_build_array(b.key, b.value)" if as_array else "jsonb_build_object(b.key, b.value)"
+        array = "SELECT e.value AS v, e.ordinality AS n FROM jsonb_array_elements(§) WITH ORDINALITY AS e"
+        bag = f"SELECT {pair} AS v, b.ordinality AS n FROM jsonb_each(§) WITH ORDINALITY AS b"
+        if shape == "object":
+            return sql(f"CROSS JOIN LATERAL ({bag} UNION ALL SELECT NULL, 1 WHERE § IS NULL) AS {alias}", j, j)
+        if shape == "array":
+            return sql(f"CROSS JOIN LATERAL ({array} UNION ALL SELECT NULL, 1 WHERE § IS NULL) AS {alias}", j, j)
+        guarded_array = array.replace("(§)", "(CASE WHEN jsonb_typeof(§) = 'array' THEN § END)")
+        guarded_bag = bag.replace("(§)", "(CASE WHEN jsonb_typeof(§) = 'object' THEN § END)")
         return sql(
-            "CROSS JOIN LATERAL (SELECT e.value AS v, e.ordinality AS n FROM jsonb_array_elements(CASE WHEN"
-            f" jsonb_typeof(§) = 'array' THEN § END) WITH ORDINALITY AS e UNION ALL SELECT {pair}, b.ordinality"
-            " FROM jsonb_each(CASE WHEN jsonb_typeof(§) = 'object' THEN § END) WITH ORDINALITY AS b UNION ALL"
-            f" SELECT §, 1 WHERE § IS NULL OR jsonb_typeof(§) NOT IN ('array', 'object')) AS {alias}",
-            j,
-            j,
-            j,
-            j,
-            j,
-            j,
-            j,
+            f"CROSS JOIN LATERAL ({guarded_array} UNION ALL {guarded_bag} UNION ALL SELECT §, 1"
+            f" WHERE § IS NULL OR jsonb_typeof(§) NOT IN ('array', 'object')) AS {alias}",
+            *[j] * 7,
         )
 
     def mv_element(self, j, alias: str, *, as_array: bool) -> tuple[Frag, Frag]:

@@ -10,7 +10,7 @@ ARM ``properties`` exactly as the ARM API renders them, ``machines.api.serialize
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from machines.graph.dialects import Dialect
@@ -76,6 +76,7 @@ class Member:
     value: Callable[[Env], Frag]
     rep: str = STRING
     always: bool = False
+    subpaths: dict = field(default_factory=dict)  # deeper path → (value, rep) cheaper than JSON access
 
 
 def _text(column: str) -> Callable[[Env], Frag]:
@@ -115,25 +116,24 @@ def derived_status(env: Env) -> Frag:
 
 
 def last_status_change(env: Env) -> Frag:
-    """``MachinePropertiesOutput.get_lastStatusChange`` in SQL: the recorded change when it matches the derived
-    status, else the exact transition time that follows from the last heartbeat."""
+    """``MachinePropertiesOutput.get_lastStatusChange`` in SQL, as a timestamp (printed as the API prints it): the
+    recorded change when it matches the derived status, else the exact transition time the last heartbeat implies."""
     d = env.dialect
     status = derived_status(env)
     hb = Frag("m.last_heartbeat_at")
     offline = int(env.offline_after.total_seconds())
     expired = int(env.expired_after.total_seconds())
     return sql(
-        f"(CASE WHEN § = m.status AND m.last_status_change IS NOT NULL THEN § WHEN § = '{AWAITING}' THEN §"
-        f" WHEN § = '{CONNECTED}' THEN § WHEN § = '{DISCONNECTED}' THEN § ELSE § END)",
+        f"(CASE WHEN § = m.status AND m.last_status_change IS NOT NULL THEN m.last_status_change"
+        f" WHEN § = '{AWAITING}' THEN coalesce(m.last_status_change, m.created_at) WHEN § = '{CONNECTED}' THEN §"
+        f" WHEN § = '{DISCONNECTED}' THEN § ELSE § END)",
         status,
-        d.rfc3339(Frag("m.last_status_change")),
         status,
-        d.rfc3339(Frag("coalesce(m.last_status_change, m.created_at)")),
         status,
-        d.rfc3339(hb),
+        hb,
         status,
-        d.rfc3339(d.datetime_plus_exact(hb, offline)),
-        d.rfc3339(d.datetime_plus_exact(hb, expired)),
+        d.datetime_plus_exact(hb, offline),
+        d.datetime_plus_exact(hb, expired),
     )
 
 
@@ -152,6 +152,16 @@ def os_profile(env: Env) -> Frag:
                 f"ELSE json({base}) END)")  # fmt: skip
 
 
+def computer_name(env: Env) -> Frag:
+    """``properties.osProfile.computerName``: the reported name, else the one a PUT gave in ``osProfile``."""
+    if env.dialect.name == "postgresql":
+        given = "(m.extra_properties -> 'osProfile' ->> 'computerName')"
+    else:
+        given = "(CASE WHEN json_type(m.extra_properties, '$.osProfile.computerName') = 'text' THEN" \
+                " json_extract(m.extra_properties, '$.osProfile.computerName') END)"  # fmt: skip
+    return Frag(f"(CASE WHEN m.computer_name <> '' THEN m.computer_name ELSE {given} END)")
+
+
 def _extra(key: str) -> Member:
     def value(env: Env) -> Frag:
         column = "m.extra_properties" if env.dialect.name == "postgresql" else "json(m.extra_properties)"
@@ -168,7 +178,7 @@ def _vm_id(env: Env) -> Frag:
 MACHINE_PROPERTIES = (
     Member("provisioningState", _text("m.provisioning_state")),
     Member("status", derived_status),
-    Member("lastStatusChange", last_status_change),
+    Member("lastStatusChange", last_status_change, DATETIME),
     Member("agentVersion", _text("m.agent_version")),
     Member("osName", _text("m.os_name")),
     Member("osType", _text("m.os_type")),
@@ -185,7 +195,7 @@ MACHINE_PROPERTIES = (
     Member("domainName", _text("m.domain_name")),
     Member("mssqlDiscovered", _text("m.mssql_discovered")),
     Member("detectedProperties", _json_column("m.detected_properties"), JSON, always=True),
-    Member("osProfile", os_profile, JSON, always=True),
+    Member("osProfile", os_profile, JSON, always=True, subpaths={("computerName",): (computer_name, STRING)}),
     Member("errorDetails", _json_column("m.error_details"), JSON, always=True),
     *(
         _extra(key)

@@ -45,6 +45,8 @@ FROM = {
     f" JOIN {SUBSCRIPTION} s ON s.id = g.subscription_id JOIN {TENANT} tn ON tn.id = s.tenant_id",
 }
 PK = {"s": "s.id", "g": "g.id", "m": "m.id", "e": "e.id"}
+# What an object's builder reads: the row's own table, except a machine's identity (its tenant).
+OBJECT_FROM = {"s": f"{SUBSCRIPTION} s", "g": f"{GROUP} g", "m": f"{MACHINE} m", "e": f"{EXTENSION} e"}
 
 
 def column_sql(env: Env, kind: str, name: str) -> Frag:
@@ -90,7 +92,7 @@ def object_sql(env: Env, kind: str, field_name: str) -> Frag:
     if field_name == "tags":
         if kind == "m":
             if d.name == "postgresql":
-                return Frag(f"(SELECT coalesce(jsonb_object_agg(t.key, t.value ORDER BY t.key), CAST('{{}}' AS jsonb))"
+                return Frag(f"(SELECT coalesce(jsonb_object_agg(t.key, t.value), CAST('{{}}' AS jsonb))"
                             f" FROM {TAG} t WHERE t.machine_id = m.id)")  # fmt: skip
             return Frag(f"(SELECT json_group_object(t.key, t.value) FROM (SELECT key, value FROM {TAG}"
                         " WHERE machine_id = m.id ORDER BY key) AS t)")  # fmt: skip
@@ -149,6 +151,9 @@ def path_sql(env: Env, kind: str, field_name: str, path: tuple) -> tuple[Frag, s
         value = sql(f"(CASE WHEN {guard} THEN § END)", value)
     if not rest:
         return value, member.rep
+    if tuple(rest) in member.subpaths:
+        build, rep = member.subpaths[tuple(rest)]
+        return build(env), rep
     if member.rep != JSON:
         return None
     for step in rest:
@@ -160,11 +165,28 @@ def object_table(env: Env, name: str, field_name: str) -> Frag:
     """The CTE ``name`` of every row's whole ``field_name`` object, keyed by kind and key. A use of the object is a
     lookup in it (``object_lookup``): the builder's SQL is written once, at the top of the statement, however many
     times and however deep the query uses the object."""
-    branches = [
-        sql(f"SELECT '{kind}' AS k, {PK[kind]} AS pk, § AS j FROM {FROM[kind]}", object_sql(env, kind, field_name))
-        for kind in ("m", "e", "g", "s")
-    ]
+    branches = []
+    for kind in ("m", "e", "g", "s"):
+        source = FROM[kind] if (kind, field_name) == ("m", "identity") else OBJECT_FROM[kind]
+        branches.append(sql(f"SELECT '{kind}' AS k, {PK[kind]} AS pk, § AS j FROM {source}",
+                            object_sql(env, kind, field_name)))  # fmt: skip
     return sql(f"{name} AS{env.dialect.not_materialized} (§)", join(" UNION ALL ", branches))
+
+
+def machine_tags_join(env: Env) -> tuple[Frag, Frag]:
+    """Every machine's tags as one object, for queries that use whole ``tags`` on many rows: one aggregate joined
+    by machine (the join is dropped by the planner when the column isn't read)."""
+    if env.dialect.name == "postgresql":
+        return (
+            Frag(f"LEFT JOIN (SELECT machine_id, jsonb_object_agg(key, value) AS j FROM {TAG}"
+                 " GROUP BY machine_id) AS mtags ON mtags.machine_id = m.id"),
+            Frag("coalesce(mtags.j, CAST('{}' AS jsonb))"),
+        )  # fmt: skip
+    return (
+        Frag(f"LEFT JOIN (SELECT machine_id, json_group_object(key, value) AS j FROM (SELECT machine_id, key, value"
+             f" FROM {TAG} ORDER BY machine_id, key) GROUP BY machine_id) AS mtags ON mtags.machine_id = m.id"),
+        Frag("coalesce(mtags.j, json('{}'))"),
+    )  # fmt: skip
 
 
 def object_lookup(name: str, kind: Frag, pk: Frag) -> Frag:
@@ -268,6 +290,7 @@ def render_table(
     paths: Iterable[tuple[str, tuple]],
     scopes: Sequence[ReadableScope],
     subscriptions: Sequence[str] | None,
+    whole: Iterable[str] = (),
 ) -> BaseTable:
     d = env.dialect
     title, kinds = TABLES[key]
@@ -301,6 +324,13 @@ def render_table(
             items.append(sql(f"§ AS p{number}", frag))
             if index == 0:
                 table.paths[(field_name, path)] = (f"p{number}", rep)
+        for field_name in sorted(whole):
+            if (kind, field_name) == ("m", "tags"):
+                join_clause, value = machine_tags_join(env)
+                joins.append(join_clause)
+            else:
+                value = object_sql(env, kind, field_name)
+            items.append(sql(f"§ AS o_{field_name}", value))
         if any(p == ("properties", ("status",)) for p in table.paths):
             items.append(Frag("m.last_heartbeat_at AS hb" if kind == "m" else f"{d.null('datetime').sql} AS hb"))
             table.status_column = "hb"

@@ -87,7 +87,7 @@ class SQLite(Dialect):
     def json_keys(self, j):
         return self.share(j, lambda v: sql(
             "(CASE WHEN json_type(§) = 'object' THEN (SELECT json_group_array(k.key) FROM (SELECT key FROM"
-            " json_each(§) ORDER BY key) AS k) END)", v, v))  # fmt: skip
+            " json_each(§) ORDER BY length(key), key) AS k) END)", v, v))  # fmt: skip
 
     def json_merge(self, a, b):
         return sql("json_patch(§, §)", a, b)
@@ -102,7 +102,7 @@ class SQLite(Dialect):
         # A subquery over json_each(<aggregate>) is "misuse of aggregate" in SQLite: a registered function slices.
         return sql(f"arcgraph_json_head(§, {int(limit)})", array)
 
-    def mv_expand(self, j, alias, *, as_array):
+    def mv_expand(self, j, alias, *, as_array, shape=None):
         return sql(f"JOIN json_each(coalesce(§, 'null')) AS {alias}", j)
 
     def mv_element(self, j, alias: str, *, as_array: bool) -> tuple[Frag, Frag]:

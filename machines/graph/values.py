@@ -83,6 +83,7 @@ class Value:
     literal: Any = field(default=MISSING, compare=False)
     name_hint: str | None = field(default=None, compare=False)
     status: tuple | None = field(default=None, compare=False)  # (row kind, raw heartbeat) behind a derived status
+    shape: str | None = field(default=None, compare=False)  # "object" or "array" when a dynamic value always is one
 
     def __post_init__(self):
         if not self.rep:
