@@ -18,6 +18,13 @@
       document.getElementById("graph-run").click();
     }
   });
+  // A query error answers 400 with the results fragment (the error at its line): show it like any result.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.xhr.status === 400 && event.detail.target && event.detail.target.id === "graph-results") {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
   document.addEventListener("DOMContentLoaded", showError);
   document.addEventListener("htmx:afterSettle", showError);
 })();
