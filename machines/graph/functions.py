@@ -90,13 +90,13 @@ def _datetime(c, node, rel):
 
 @function("toupper", args=(1, 1))
 def _toupper(c, node, rel):
-    return Value(sql("upper(§)", c.as_string(c.expr(node.args[0], rel)).frag), STRING, nullable=False)
+    return Value(c.dialect.upper(c.as_string(c.expr(node.args[0], rel)).frag), STRING, nullable=False)
 
 
 @function("tolower", args=(1, 1))
 def _tolower(c, node, rel):
     value = c.as_string(c.expr(node.args[0], rel))
-    return Value(value.frag if value.lower else sql("lower(§)", value.frag), STRING, nullable=False, lower=True)
+    return Value(value.frag if value.lower else c.dialect.lower(value.frag), STRING, nullable=False, lower=True)
 
 
 @function("strlen", args=(1, 1))

@@ -29,6 +29,13 @@ class PostgreSQL(Dialect):
     def null(self, rep: str) -> Frag:
         return Frag(f"CAST(NULL AS {self.sql_type(rep)})")
 
+    def upper(self, frag):
+        """``toupper``: ASCII letters (the "C" collation's fast path), as SQLite's upper() does."""
+        return sql('upper(§ COLLATE "C")', frag)
+
+    def lower(self, frag):
+        return sql('lower(§ COLLATE "C")', frag)
+
     def collate(self, frag):
         return sql('(§ COLLATE "C")', frag)
 

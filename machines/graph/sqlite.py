@@ -33,6 +33,12 @@ class SQLite(Dialect):
     def datetime_value(value: datetime) -> str:
         return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
 
+    def upper(self, frag):
+        return sql("upper(§)", frag)
+
+    def lower(self, frag):
+        return sql("lower(§)", frag)
+
     def null(self, rep):
         return Frag("NULL")
 
