@@ -50,6 +50,25 @@ QUERIES = {
 }
 
 
+# --design: the same answers computed the ways docs/decisions.md compares (how properties are reached and built).
+DESIGN = {
+    "status filter: path column, heartbeat range": (
+        "Resources | where type == 'microsoft.hybridcompute/machines' and properties.status == 'Connected' | count"
+    ),
+    "status filter: properties built for every row": (
+        "Resources | where type == 'microsoft.hybridcompute/machines'"
+        " and properties[strcat('sta', 'tus')] == 'Connected' | count"
+    ),
+    "1,000 properties: built for the page's rows": (
+        "Resources | where type == 'microsoft.hybridcompute/machines' | order by name asc | project name, properties"
+    ),
+    "1,000 properties: built for every row first": (
+        "Resources | where type == 'microsoft.hybridcompute/machines' | order by name asc"
+        " | project name, properties = pack('p', properties).p"
+    ),
+}
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--machines", type=int, default=100_000)
@@ -59,6 +78,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--reuse", action="store_true", help="use a fleet left by an earlier --keep run")
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of each page query")
     parser.add_argument("--only", action="append", choices=list(QUERIES), help="run only this query (repeatable)")
+    parser.add_argument("--design", action="store_true", help="also time the design comparisons (docs/decisions.md)")
     return parser.parse_args()
 
 
@@ -176,7 +196,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))]
 
 
-def run(repeat: int, explain: bool, only: list[str] | None) -> list[tuple[str, float, float, float, int, int]]:
+def run(repeat: int, explain: bool, only: list[str] | None, queries: dict) -> list[tuple]:
     from django.db import connection
     from django.utils import timezone
 
@@ -186,7 +206,7 @@ def run(repeat: int, explain: bool, only: list[str] | None) -> list[tuple[str, f
     from machines.graph.visibility import EVERYTHING
 
     results = []
-    for label, query in QUERIES.items():
+    for label, query in queries.items():
         if only and label not in only:
             continue
         query = query or EXTENSIONS_SAMPLE
@@ -235,7 +255,7 @@ def main() -> None:
         version = cursor.fetchone()[0].split(" on ")[0]
     print(f"{version}; {machines:,} machines, {extensions:,} extensions (seeded in {seeded:.1f} s); "
           f"{args.repeat} timed runs per query after 2 warm-ups; load average {os.getloadavg()[0]:.2f}")  # fmt: skip
-    rows = run(args.repeat, args.explain, args.only)
+    rows = run(args.repeat, args.explain, args.only, QUERIES | (DESIGN if args.design else {}))
     print("\n| query | p50 ms | p95 ms | max ms | rows on page | total rows |\n|---|---:|---:|---:|---:|---:|")
     for label, p50, p95, worst, page, total in rows:
         print(f"| {label} | {p50:.0f} | {p95:.0f} | {worst:.0f} | {page:,} | {total:,} |")

@@ -96,3 +96,15 @@ def test_explorer_sample_machines_not_heard_from_in_7_days(fleet, run, now):
         or (r["status"] == "Disconnected" and r["heartbeat"] + offline < now - timedelta(days=7))
     )
     assert sorted(r["name"] for r in result) == expected == ["db-01", "db-02"]
+
+
+def test_every_example_in_the_docs_runs(fleet, run):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[3] / "docs" / "resource-graph.md").read_text(encoding="utf-8")
+    blocks = text.split("```kusto\n")[1:]
+    assert blocks
+    for block in blocks:
+        for query in block.split("```", 1)[0].strip().split("\n\n"):
+            result = run(query)
+            assert result.columns, query
