@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from machines.graph import ast
 from machines.graph.errors import invalid_query
-from machines.graph.values import BOOL, DATETIME, DYNAMIC, JSON, LONG, REAL, STRING, Value, sql
+from machines.graph.values import DYNAMIC, JSON, LONG, REAL, Value, sql
 
 ARITY = {
     "count": (0, 0),
@@ -91,10 +91,3 @@ def aggregate(c, node: ast.Call, rel) -> Value:
             return Value(d.pick(c.json_of(arg), JSON), DYNAMIC, JSON)
         return Value(d.pick(c.render(arg), arg.rep), arg.type, arg.rep)
     raise invalid_query(f"Unknown aggregation '{name}'.", code="UnknownFunction", name=name, pos=node.pos)
-
-
-def pick_type(value: Value) -> tuple[str, str]:
-    return value.type, value.rep
-
-
-__all__ = ["ARITY", "BOOL", "DATETIME", "STRING", "aggregate", "check_arity"]

@@ -21,7 +21,6 @@ from machines.graph.schema import (
     GROUP,
     JSON_TAGS,
     LAZY_FIELDS,
-    LOWER_COLUMNS,
     MACHINE,
     OBJECT_GUARDS,
     OBJECT_MEMBERS,
@@ -33,7 +32,7 @@ from machines.graph.schema import (
     Env,
     Member,
 )
-from machines.graph.values import BOOL, JSON, STRING, Frag, join, sql
+from machines.graph.values import JSON, STRING, Frag, join, sql
 from machines.graph.visibility import ReadableScope
 
 FROM = {
@@ -340,7 +339,3 @@ def render_table(
     body = join(" UNION ALL ", selects)
     table.cte = sql(f"{name} AS{d.not_materialized} (§)", body)
     return table
-
-
-LOWER = LOWER_COLUMNS
-__all__ = ["BOOL", "LOWER", "BaseTable", "object_lookup", "object_table", "render_table"]
