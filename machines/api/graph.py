@@ -130,7 +130,11 @@ class ResourcesApi(ArmApiView):
 
     @extend_schema(request=QUERY_REQUEST, responses={200: QUERY_RESPONSE, **error_responses()})
     def post(self, request):
-        body = self.json_body()
+        try:
+            body = self.json_body()
+        except RecursionError:  # json.loads recurses once per level of nesting
+            raise ArmError("The request content is nested too deeply.", code="InvalidRequestContent",
+                           status=400) from None  # fmt: skip
         query = body.get("query")
         if not isinstance(query, str):
             raise ArmError("The request needs a query (a string).", code="InvalidRequestContent", status=400,

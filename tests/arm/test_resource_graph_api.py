@@ -177,6 +177,12 @@ def test_bad_requests_are_specific_400s(arm, fleet, body):
     assert response.json()["error"]["code"] in ("BadRequest", "InvalidRequestContent", "InvalidSubscriptionId")
 
 
+def test_deeply_nested_json_is_a_400(arm, fleet):
+    body = '{"query": "Resources", "options": ' + "[" * 50_000 + "]" * 50_000 + "}"
+    response = arm.request("POST", URL, raw=body)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "InvalidRequestContent"
+
+
 def test_api_version_and_token_are_required(arm, fleet, arm_as):
     assert query(arm_as(None), "Resources").status_code == 401
     response = post(arm, {"query": "Resources"}, url="/providers/Microsoft.ResourceGraph/resources")
