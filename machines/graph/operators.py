@@ -147,19 +147,21 @@ class Operators:
         array = self.render(rel.get("\x00array"))
         rel = rel.copy(columns=rel.columns[:-1])
         alias = self.names.next("x")
-        join_clause = self.dialect.mv_expand(array, alias, as_array=op.kind == "array", shape=value.shape)
-        element, ordinal = self.dialect.mv_element(array, alias, as_array=op.kind == "array")
+        join_clause, keep, element, ordinal = self.dialect.mv_expand(
+            array, alias, as_array=op.kind == "array", shape=value.shape
+        )
         name = item.name or derived_name(item.expr)
         new = Value(element, DYNAMIC, JSON)
         if name is not None and rel.get(name) is not None:
             columns = [Col(name, new) if c.name == name else c for c in rel.columns]
         else:
             columns = [*rel.columns, Col(NameAllocator(rel.names()).claim(name), new)]
-        where = list(rel.where)
+        where = list(rel.where) + ([keep] if keep is not None else [])
         if op.limit is not None:
             where.append(self.dialect.mv_limit(alias, op.limit))
         key = None if rel.key is None else [*rel.key, Value(ordinal, LONG, nullable=False)]
-        return Relation(source=sql("§ §", rel.source, join_clause), columns=columns, where=where, order=[], key=key)
+        expanded = Relation(source=sql("§ §", rel.source, join_clause), columns=columns, where=where, order=[], key=key)
+        return self.mat.materialize(expanded)  # the element becomes a column: later uses read it, not rebuild it
 
     # --- join --------------------------------------------------------------------------------------------------
 

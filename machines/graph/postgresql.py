@@ -134,26 +134,36 @@ class PostgreSQL(Dialect):
             array,
         )
 
-    def mv_expand(self, j, alias: str, *, as_array: bool, shape: str | None = None) -> Frag:
-        """One row per element (array) or per property (bag), one null row for null, none when empty; ``shape``
-        (a value known to be an object or an array) skips the branches that can't match."""
-        pair = "jsonb_build_array(b.key, b.value)" if as_array else "jsonb_build_object(b.key, b.value)"
-        array = "SELECT e.value AS v, e.ordinality AS n FROM jsonb_array_elements(§) WITH ORDINALITY AS e"
-        bag = f"SELECT {pair} AS v, b.ordinality AS n FROM jsonb_each(§) WITH ORDINALITY AS b"
+    def mv_expand(self, j, alias: str, *, as_array: bool, shape: str | None = None):
+        """``(join, keep, element, ordinal)``: one row per element (array) or per property (bag), one null row for
+        null, none when empty. A value known to be an object or an array (``shape``) expands with one set-returning
+        function joined on the left — rows of empty values dropped by ``keep`` —, cheaper per row than the union
+        of every case."""
+        pair = f"jsonb_build_array({alias}.key, {alias}.value)" if as_array else (
+            f"jsonb_build_object({alias}.key, {alias}.value)"
+        )  # fmt: skip
         if shape == "object":
-            return sql(f"CROSS JOIN LATERAL ({bag} UNION ALL SELECT NULL, 1 WHERE § IS NULL) AS {alias}", j, j)
+            join_clause = sql(f"LEFT JOIN LATERAL jsonb_each(§) WITH ORDINALITY AS {alias}(key, value, n) ON TRUE", j)
+            element = Frag(f"(CASE WHEN {alias}.key IS NOT NULL THEN {pair} END)")
+            return join_clause, sql(f"({alias}.key IS NOT NULL OR § IS NULL)", j), element, Frag(f"{alias}.n")
         if shape == "array":
-            return sql(f"CROSS JOIN LATERAL ({array} UNION ALL SELECT NULL, 1 WHERE § IS NULL) AS {alias}", j, j)
+            join_clause = sql(f"LEFT JOIN LATERAL jsonb_array_elements(§) WITH ORDINALITY AS {alias}(value, n) ON TRUE",
+                              j)  # fmt: skip
+            return join_clause, sql(f"({alias}.n IS NOT NULL OR § IS NULL)", j), Frag(f"{alias}.value"), Frag(
+                f"{alias}.n"
+            )  # fmt: skip
+        array = "SELECT e.value AS v, e.ordinality AS n FROM jsonb_array_elements(§) WITH ORDINALITY AS e"
+        bag = (
+            f"SELECT {pair.replace(alias + '.', 'b.')} AS v, b.ordinality AS n FROM jsonb_each(§) WITH ORDINALITY AS b"
+        )
         guarded_array = array.replace("(§)", "(CASE WHEN jsonb_typeof(§) = 'array' THEN § END)")
         guarded_bag = bag.replace("(§)", "(CASE WHEN jsonb_typeof(§) = 'object' THEN § END)")
-        return sql(
+        join_clause = sql(
             f"CROSS JOIN LATERAL ({guarded_array} UNION ALL {guarded_bag} UNION ALL SELECT §, 1"
             f" WHERE § IS NULL OR jsonb_typeof(§) NOT IN ('array', 'object')) AS {alias}",
             *[j] * 7,
         )
-
-    def mv_element(self, j, alias: str, *, as_array: bool) -> tuple[Frag, Frag]:
-        return Frag(f"{alias}.v"), Frag(f"{alias}.n")
+        return join_clause, None, Frag(f"{alias}.v"), Frag(f"{alias}.n")
 
     def mv_limit(self, alias: str, limit: int) -> Frag:
         return Frag(f"{alias}.n <= {int(limit)}")

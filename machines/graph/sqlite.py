@@ -109,13 +109,13 @@ class SQLite(Dialect):
         return sql(f"arcgraph_json_head(§, {int(limit)})", array)
 
     def mv_expand(self, j, alias, *, as_array, shape=None):
-        return sql(f"JOIN json_each(coalesce(§, 'null')) AS {alias}", j)
-
-    def mv_element(self, j, alias: str, *, as_array: bool) -> tuple[Frag, Frag]:
+        """``(join, keep, element, ordinal)`` with json_each (a null expands to one null row, as json_each of
+        JSON null does)."""
+        join_clause = sql(f"JOIN json_each(coalesce(§, 'null')) AS {alias}", j)
         pair = "json_array" if as_array else "json_object"
         bag = sql(f"{pair}({alias}.key, § -> {alias}.fullkey)", j)
         value = sql(f"(CASE json_type(§) WHEN 'object' THEN § ELSE § -> {alias}.fullkey END)", j, bag, j)
-        return value, Frag(f"({alias}.id)")
+        return join_clause, None, value, Frag(f"({alias}.id)")
 
     def mv_limit(self, alias: str, limit: int) -> Frag:
         return Frag(f"(CASE WHEN typeof({alias}.key) = 'integer' THEN {alias}.key < {int(limit)} ELSE 1 END)")
