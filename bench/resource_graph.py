@@ -226,7 +226,8 @@ def run(repeat: int, explain: bool, only: list[str] | None, queries: dict) -> li
             from machines.graph.executor import WORK_MEM
 
             with connection.cursor() as cursor:
-                cursor.execute(f"SET jit = off; SET work_mem = '{WORK_MEM}'")  # as the executor runs queries
+                # as the executor runs them
+                cursor.execute(f"SET jit = off; SET work_mem = '{WORK_MEM}'; SET enable_mergejoin = off")
                 cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement.sql, list(statement.params))
                 print(f"\n-- {label}\n" + "\n".join(row[0] for row in cursor.fetchall()))
     return results

@@ -81,7 +81,8 @@ def aggregate(c, node: ast.Call, rel) -> Value:
         return Value(d.minmax(name, c.render(arg), arg.rep), arg.type, arg.rep)
     if name in ("make_list", "make_set"):
         limit = int(node.args[1].value) if len(node.args) == 2 else None
-        built = d.json_agg(c.json_of(arg), distinct=name == "make_set")
+        built = d.list_agg(c.render(arg) if arg.lazy is None else c.json_of(arg), arg.rep if arg.lazy is None else JSON,
+                           distinct=name == "make_set")  # fmt: skip
         value = Value(built, DYNAMIC, JSON, nullable=False, shape="array")
         if limit is not None:
             value = Value(d.json_head(built, limit), DYNAMIC, JSON, nullable=False, shape="array")

@@ -123,6 +123,9 @@ class _deadline:
                 cursor.execute("SELECT set_config('jit', 'off', true)")
                 # Joins and groupings over the fleet sort and hash more than the default 4 MB: keep them in memory.
                 cursor.execute("SELECT set_config('work_mem', %s, true)", [WORK_MEM])
+                # Joins on computed keys (upper-cased ids …) have no sorted input: a merge join sorts both sides (to
+                # disk at 100,000 rows), a hash join doesn't — 1.7 s against 1.06 s for Microsoft's extensions sample.
+                cursor.execute("SELECT set_config('enable_mergejoin', 'off', true)")
         else:
             raw = connection.connection
             for name, (arity, function) in SQLITE_FUNCTIONS.items():

@@ -121,10 +121,15 @@ class PostgreSQL(Dialect):
     def json_literal(self, text: str) -> Frag:
         return Frag(f"CAST('{text}' AS jsonb)")
 
-    def json_agg(self, j, *, distinct: bool) -> Frag:
-        if distinct:
-            return sql("coalesce(jsonb_agg(DISTINCT §) FILTER (WHERE § IS NOT NULL), CAST('[]' AS jsonb))", j, j)
-        return sql("coalesce(jsonb_agg(§) FILTER (WHERE § IS NOT NULL), CAST('[]' AS jsonb))", j, j)
+    def list_agg(self, f, rep: str, *, distinct: bool) -> Frag:
+        """``make_list``/``make_set``: the values in their own type collected by array_agg and turned into one JSON
+        array (half the cost of building a jsonb per element with jsonb_agg). Nulls are left out."""
+        if rep == DATETIME:
+            f, distinct_word = self.rfc3339(f), "DISTINCT " if distinct else ""
+        else:
+            distinct_word = "DISTINCT " if distinct else ""
+        return sql(f"coalesce(to_jsonb(array_agg({distinct_word}§) FILTER (WHERE § IS NOT NULL)), CAST('[]' AS jsonb))",
+                   f, f)  # fmt: skip
 
     def json_head(self, array: Frag, limit: int) -> Frag:
         """The first ``limit`` elements of a JSON array (``make_list(x, max)``)."""

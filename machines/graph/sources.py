@@ -91,8 +91,8 @@ def object_sql(env: Env, kind: str, field_name: str) -> Frag:
     if field_name == "tags":
         if kind == "m":
             if d.name == "postgresql":
-                return Frag(f"(SELECT coalesce(jsonb_object_agg(t.key, t.value), CAST('{{}}' AS jsonb))"
-                            f" FROM {TAG} t WHERE t.machine_id = m.id)")  # fmt: skip
+                return Frag(f"(SELECT coalesce(jsonb_object(array_agg(t.key), array_agg(t.value)),"
+                            f" CAST('{{}}' AS jsonb)) FROM {TAG} t WHERE t.machine_id = m.id)")  # fmt: skip
             return Frag(f"(SELECT json_group_object(t.key, t.value) FROM (SELECT key, value FROM {TAG}"
                         " WHERE machine_id = m.id ORDER BY key) AS t)")  # fmt: skip
         if kind in JSON_TAGS:
@@ -177,7 +177,7 @@ def machine_tags_join(env: Env) -> tuple[Frag, Frag]:
     by machine (the join is dropped by the planner when the column isn't read)."""
     if env.dialect.name == "postgresql":
         return (
-            Frag(f"LEFT JOIN (SELECT machine_id, jsonb_object_agg(key, value) AS j FROM {TAG}"
+            Frag(f"LEFT JOIN (SELECT machine_id, jsonb_object(array_agg(key), array_agg(value)) AS j FROM {TAG}"
                  " GROUP BY machine_id) AS mtags ON mtags.machine_id = m.id"),
             Frag("coalesce(mtags.j, CAST('{}' AS jsonb))"),
         )  # fmt: skip

@@ -101,6 +101,9 @@ class SQLite(Dialect):
     def json_literal(self, text):
         return Frag(f"json('{text}')")
 
+    def list_agg(self, f, rep, *, distinct):
+        return self.json_agg(self.to_json(f, rep), distinct=distinct)
+
     def json_agg(self, j, *, distinct):
         return sql(f"json_group_array({'DISTINCT ' if distinct else ''}json(§)) FILTER (WHERE § IS NOT NULL)", j, j)
 
