@@ -303,6 +303,8 @@ ARC_DEVICE_CODE_TTL_SECONDS = env.int("ARC_DEVICE_CODE_TTL_SECONDS", default=900
 ARC_LIST_REFRESH_SECONDS = env.int("ARC_LIST_REFRESH_SECONDS", default=15)
 ARC_PORTAL_PAGE_SIZE = env.int("ARC_PORTAL_PAGE_SIZE", default=50)
 ARM_PAGE_SIZE = env.int("ARM_PAGE_SIZE", default=100)
+# Resource Graph: a query (count and page together) running longer than this is stopped (docs/resource-graph.md).
+ARC_GRAPH_TIMEOUT_SECONDS = env.float("ARC_GRAPH_TIMEOUT_SECONDS", default=10.0)
 # Files the portal creates at bootstrap: CA, server certificate, token-signing key.
 ARC_PKI_DIR = Path(env.str("ARC_PKI_DIR", default=str(VAR_DIR / "pki")))
 # Fernet key for extension protectedSettings at rest; derived from SECRET_KEY when unset (docs/security.md).

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from machines import views, views_machine, views_resource_groups
+from machines import views, views_graph, views_machine, views_resource_groups
 
 app_name = "machines"
 
@@ -15,6 +15,8 @@ urlpatterns = [
     path(MACHINE, views_machine.machine_detail, name="machine-detail"),
     path(f"{MACHINE}/tags", views_machine.machine_tags, name="machine-tags"),
     path("portal/resourcegroups", views_resource_groups.resource_group_list, name="resource-group-list"),
+    path("portal/resourcegraph", views_graph.resource_graph_explorer, name="resource-graph"),
+    path("portal/resourcegraph/export.csv", views_graph.resource_graph_csv, name="resource-graph-csv"),
     path(
         "portal/subscriptions/<str:subscription_id>/resourceGroups/<str:resource_group>/delete",
         views_resource_groups.resource_group_delete,

@@ -10,6 +10,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from arcportal.arm.views import arm_path, arm_route
 from machines.api import views
+from machines.api.graph import ResourcesApi
 
 app_name = "machines-arm"
 
@@ -76,6 +77,12 @@ urlpatterns = [
             "PATCH": views.MachineExtensionUpdateApi,
             "DELETE": views.MachineExtensionDeleteApi,
         },
+    ),
+    arm(
+        r"providers/microsoft\.resourcegraph/resources",
+        "/providers/Microsoft.ResourceGraph/resources",
+        "resource-graph-resources",
+        {"POST": ResourcesApi},
     ),
     # OpenAPI 3 of the ARM plane, and Swagger UI with its assets served locally (drf-spectacular-sidecar).
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
