@@ -11,12 +11,16 @@ Roles follow Azure's built-ins:
 | Azure Connected Machine Onboarding | read, write and onboard *machines* inside their scope, nothing else |
 
 Portal users (active Django users) are Owner of everything. A principal is anything with ``role`` and ``scope``
-attributes (``arcportal.arm.authentication.Principal``, ``onboarding.models.ServicePrincipal``) or a Django user.
+attributes (``Principal`` below, ``identity.models.ServicePrincipal``) or a Django user.
 No database access: the decision depends only on the principal and the scope string.
+
+``Principal`` is the caller of an ARM request as ``identity.authentication`` resolves it from a bearer token; it
+lives here, in the core, so every layer can read it without importing identity.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from arcportal.arm import ids
@@ -40,6 +44,42 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
 }
 # Roles whose grant covers only machines (not groups, subscriptions or extensions).
 MACHINE_ONLY_ROLES = frozenset({ONBOARDING})
+
+APP = "app"
+USER = "user"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a service principal (``kind="app"``) or a portal user (``kind="user"``).
+
+    ``role``/``scope`` are what ``arcportal.authz.can`` reads; portal users are Owner of ``/``.
+    """
+
+    kind: str
+    object_id: str
+    name: str
+    role: str
+    scope: str
+    client_id: str = ""
+    claims: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    user: Any = field(default=None, compare=False, repr=False)
+    service_principal: Any = field(default=None, compare=False, repr=False)
+
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def actor_type(self) -> str:
+        """ARM ``systemData.createdByType``."""
+        return "Application" if self.kind == APP else "User"
+
+    @property
+    def pk(self) -> str:
+        return self.object_id
+
+    def __str__(self) -> str:
+        return self.name
 
 
 def assignment(principal: Any) -> tuple[str, str] | None:

@@ -5,11 +5,12 @@ import re
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse
 from django.shortcuts import render, resolve_url
 from django.utils.cache import patch_vary_headers
 
 from arcportal import textguard
+from arcportal.arm.errors import arm_error_response, oauth_error_response
 
 # Planes with their own authentication (DESIGN.md §5) or none by design. Everything else needs a session.
 PUBLIC_PATHS = re.compile(
@@ -88,9 +89,7 @@ def refused_response(request, exc: textguard.TextRefused) -> HttpResponse:
     message = f"The request was refused{where}: {exc.message}"
     if ARM_ERROR_PATHS.match(request.path_info):
         code = "InvalidRequestUri" if exc.target == "the URL path" else "InvalidRequestContent"
-        return JsonResponse({"error": {"code": code, "message": message}}, status=400)
+        return arm_error_response(code, message, status=400)
     if OAUTH_ERROR_PATHS.match(request.path_info):
-        response = JsonResponse({"error": "invalid_request", "error_description": message}, status=400)
-        response["Cache-Control"] = "no-store"
-        return response
+        return oauth_error_response("invalid_request", message, status=400)
     return render(request, "400.html", {"message": message}, status=400)

@@ -63,8 +63,11 @@ DJANGO_APPS = [
     "django.contrib.humanize",
 ]
 THIRD_PARTY_APPS = ["rest_framework", "django_filters", "drf_spectacular", "drf_spectacular_sidecar", "django_htmx"]
-LOCAL_APPS = ["arcportal", "machines", "onboarding"]
-INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
+# Lowest layer first (docs/architecture.md): a package imports only itself and the ones before it.
+LOCAL_APPS = ["arcportal", "identity", "machines", "onboarding", "agentplane"]
+# A development tool outside the layers (it may import any app and the agent); installed for `simulate_fleet`.
+TOOL_APPS = ["simulator"]
+INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS + TOOL_APPS
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -220,12 +223,12 @@ CELERY_BEAT_SCHEDULE = {
     },
     "beat-heartbeat": {
         # Proves beat and a worker are alive: writes a timestamp that /healthz and the tests read.
-        "task": "machines.tasks.beat_liveness_task",
+        "task": "arcportal.tasks.beat_liveness_task",
         "schedule": float(env.int("ARC_BEAT_LIVENESS_SECONDS", default=30)),
         "options": {"expires": 30.0},
     },
     "device-code-purge-expired": {
-        "task": "onboarding.tasks.device_code_purge_expired_task",
+        "task": "identity.tasks.device_code_purge_expired_task",
         "schedule": 3600.0,
         "options": {"expires": 3600.0},
     },
@@ -262,7 +265,7 @@ if REDIS_URL and ARC_HEARTBEAT_FLUSH_SECONDS > 0:
 
 # --- REST framework / OpenAPI --------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["arcportal.arm.authentication.BearerTokenAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["identity.authentication.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["arcportal.arm.parsers.GuardedJSONParser"],

@@ -13,7 +13,7 @@ service sees it:
 Adapters: ``arcportal.arm.parsers`` (DRF parser and the ARM views' ``json_body``), ``arcportal.forms`` (a form
 mixin for every Django form), ``arcportal.middleware.InputGuardMiddleware`` (query strings and form bodies of every
 request, answered in the shape of the plane), ``arcportal.converters`` (bounded ids in portal URLs), the agent plane
-(``machines.api.agent``, ``onboarding.api.his``).
+(``agentplane.views``, ``agentplane.views_log``).
 """
 
 from __future__ import annotations

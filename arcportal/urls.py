@@ -1,10 +1,13 @@
-"""One host, several planes (DESIGN.md §5): portal pages, ARM API, identity, agent plane, downloads."""
+"""One host, several planes (DESIGN.md §5): portal pages, ARM API, identity, agent plane, downloads.
+
+The composition root: the one module of the core that names every app (docs/architecture.md).
+"""
 
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from arcportal import views
-from arcportal.signin import SignInView
+from identity.views_signin import SignInView
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
@@ -14,14 +17,11 @@ urlpatterns = [
     path("", include("machines.urls")),
     path("", include("machines.webhook_urls")),
     path("", include("onboarding.urls")),
-    path("", include("onboarding.identity_urls")),
     # ARM plane, identity endpoints, agent plane and downloads (their own authentication).
     path("", include("machines.api.urls")),
-    path("", include("onboarding.api.urls")),
-    path("", include("onboarding.api.his_urls")),
-    path("", include("machines.api.agent_urls")),
-    path("", include("onboarding.device_urls")),
-    path("", include("onboarding.api.agent_download_urls")),
+    path("", include("identity.urls")),
+    path("", include("agentplane.urls")),
+    path("", include("onboarding.download_urls")),
 ]
 
 handler400 = "arcportal.views.bad_request"

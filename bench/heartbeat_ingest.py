@@ -34,40 +34,28 @@ close every connection, so TLS would measure one handshake per request, and prod
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import multiprocessing
 import os
 import platform
-import shutil
-import signal
-import socket
 import subprocess
-import sys
-import tempfile
-import threading
 import time
 import uuid
-import warnings
 from datetime import UTC, datetime
-from pathlib import Path
 from statistics import median
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "agent"))
+from _harness import (
+    ROOT,
+    free_port,
+    raise_keyboard_interrupt_on_sigterm,
+    setup_django,
+    start_gunicorn,
+    stop_gunicorn,
+    throwaway_environment,
+)
+from _heartbeat_load import BODY, CpuMeter, FlushLoop, _request, cpu_per_request, fire, presign
+
 BENCH_DB = "arcportal_bench_hb"
 GOAL = 0.6
-BODY = {
-    "agentVersion": "1.50.0",
-    "osName": "linux",
-    "osType": "linux",
-    "osVersion": "6.1.0",
-    "osSku": "Debian GNU/Linux 12 (bookworm)",
-    "computerName": "bench",
-    "domainName": "contoso.local",
-}
 
 BENCH_URLS = '''"""Bench-only URLconf: the project's URLs plus a bare JSON view (bench/heartbeat_ingest.py)."""
 from django.http import JsonResponse
@@ -93,12 +81,12 @@ def auth_only(request, vm_id):
 
     from django.utils import timezone
 
-    from machines.api.agent import _bearer, verify_heartbeat
-    from machines.services import machine_heartbeat_facts
-    from onboarding import selectors_agent
+    from agentplane.auth import bearer_token, verify_heartbeat
+    from machines.heartbeat_facts import machine_heartbeat_facts
+    from machines import heartbeat_reads
 
-    machine = selectors_agent.machine_for_heartbeat(vm_id=vm_id)
-    verify_heartbeat(machine=machine, token=_bearer(request), body=request.body, vm_id=vm_id, now=timezone.now())
+    machine = heartbeat_reads.machine_for_heartbeat(vm_id=vm_id)
+    verify_heartbeat(machine=machine, token=bearer_token(request), body=request.body, vm_id=vm_id, now=timezone.now())
     machine_heartbeat_facts(json.loads(request.body))
     return JsonResponse({"status": machine.status, "nextHeartbeatSeconds": 300})
 
@@ -136,47 +124,14 @@ def parse_args() -> argparse.Namespace:
 # --- Environment, database, Django ------------------------------------------------------------------------------
 
 
-def prepare_environment() -> tuple[Path, callable]:
-    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432")
-    if not url.startswith(("postgres://", "postgresql://")):
-        sys.exit("bench/heartbeat_ingest.py needs PostgreSQL (DATABASE_URL=postgres://…)")
+def prepare_environment():
+    """The throwaway PostgreSQL database and var directory (bench/_harness.py), with the bench URLconf beside them."""
     if not os.environ.get("REDIS_URL"):
-        sys.exit("bench/heartbeat_ingest.py needs REDIS_URL (e.g. redis://127.0.0.1:6379/11)")
-    import psycopg
-
-    tmp = Path(tempfile.mkdtemp(prefix="arcportal-bench-hb-"))
-    (tmp / "bench_hb_urls.py").write_text(BENCH_URLS)
-    (tmp / "bench_hb_settings.py").write_text(BENCH_SETTINGS)
-    os.environ["ARC_VAR_DIR"] = str(tmp)
-    os.environ.pop("ARC_PKI_DIR", None)
-    parts = urlsplit(url)
-    os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
-    admin_url = urlunsplit(parts._replace(path="/postgres", scheme="postgresql"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-
-    def cleanup() -> None:
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        shutil.rmtree(tmp, ignore_errors=True)
-
-    return tmp, cleanup
-
-
-def setup_django() -> None:
-    warnings.filterwarnings("ignore", message="No directory at")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "arcportal.settings"
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-" + uuid.uuid4().hex)
-    os.environ.setdefault("DJANGO_LOG_LEVEL", "WARNING")
-    os.environ["DJANGO_SUPERUSER_PASSWORD"] = uuid.uuid4().hex
-    os.environ["ARC_HEARTBEAT_FLUSH_SECONDS"] = "2"
-    import django
-
-    django.setup()
+        raise SystemExit("bench/heartbeat_ingest.py needs REDIS_URL (e.g. redis://127.0.0.1:6379/11)")
+    environment = throwaway_environment(BENCH_DB, script="bench/heartbeat_ingest.py", postgres_only=True)
+    (environment.var_dir / "bench_hb_urls.py").write_text(BENCH_URLS)
+    (environment.var_dir / "bench_hb_settings.py").write_text(BENCH_SETTINGS)
+    return environment
 
 
 def seed(machines: int, keys: int):
@@ -184,12 +139,12 @@ def seed(machines: int, keys: int):
     from azcmagent import identity
     from django.utils import timezone
 
+    from identity.services import tenant_ensure
     from machines.models import Machine
     from machines.services import (
         machine_issue_certificate,
         resource_group_create,
         subscription_ensure_default,
-        tenant_ensure,
     )
 
     subscription = subscription_ensure_default(tenant=tenant_ensure())
@@ -225,251 +180,7 @@ def seed(machines: int, keys: int):
     return pool, fleet
 
 
-# --- Requests -----------------------------------------------------------------------------------------------------
-
-_SIGN_STATE: dict = {}
-
-
-def _sign_init(key_pems: list[bytes]) -> None:
-    from azcmagent import identity
-
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the pool terminates its workers: no KeyboardInterrupt noise
-
-    _SIGN_STATE["keys"] = [identity.load_key(pem) for pem in key_pems]
-
-
-def _sign(job: tuple[str, int, str, str, bytes, str]) -> bytes:
-    from azcmagent import identity
-
-    vm_id, key_index, thumbprint, host, body, path = job
-    token = identity.heartbeat_token(_SIGN_STATE["keys"][key_index], thumbprint=thumbprint, vm_id=vm_id, body=body)
-    return _request(path.format(vm_id=vm_id), host, body, token)
-
-
-def _request(path: str, host: str, body: bytes, token: str) -> bytes:
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-        f"Authorization: Bearer {token}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    )
-    return head.encode() + body
-
-
-def presign(pool, fleet, count: int, host: str, path: str = "/his/machines/{vm_id}/heartbeat") -> list[bytes]:
-    """``count`` heartbeat requests, round robin over the fleet, each with its own jti (2 signing processes)."""
-    from azcmagent import identity
-
-    body = json.dumps(BODY).encode()
-    jobs = [
-        (vm_id, key, thumbprint, host, body, path)
-        for vm_id, key, thumbprint in (fleet[i % len(fleet)] for i in range(count))
-    ]
-    pems = [identity.key_pem(key) for key in pool]
-    with multiprocessing.get_context("fork").Pool(os.cpu_count() or 2, _sign_init, (pems,)) as workers:
-        return workers.map(_sign, jobs, chunksize=256)
-
-
-# --- Load generator (its own process) -----------------------------------------------------------------------------
-
-
-async def _fire(port: int, requests: list[bytes], concurrency: int, seconds: float) -> dict:
-    statuses: dict[int, int] = {}
-    errors = 0
-    queue = iter(requests)
-    deadline = time.monotonic() + seconds
-
-    async def client() -> None:
-        nonlocal errors
-        for raw in queue:
-            if time.monotonic() >= deadline:
-                return
-            try:
-                reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 10)
-                writer.write(raw)
-                await writer.drain()
-                answer = await asyncio.wait_for(reader.read(), 30)
-                writer.close()
-                code = int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/") else 0
-                statuses[code] = statuses.get(code, 0) + 1
-            except (OSError, TimeoutError, ValueError, IndexError):
-                errors += 1
-
-    started, cpu = time.monotonic(), os.times()
-    await asyncio.gather(*(client() for _ in range(concurrency)))
-    elapsed, spent = time.monotonic() - started, os.times()
-    load_cpu = spent.user + spent.system - cpu.user - cpu.system
-    return {"statuses": statuses, "errors": errors, "elapsed": elapsed, "load_cpu": load_cpu}
-
-
-def _load_process(port, requests, concurrency, seconds, out) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    out.put(asyncio.run(_fire(port, requests, concurrency, seconds)))
-
-
-def fire(port: int, requests: list[bytes], concurrency: int, seconds: float, meter: CpuMeter | None = None) -> dict:
-    before = meter.sample() if meter else {}
-    ctx = multiprocessing.get_context("fork")
-    out = ctx.Queue()
-    process = ctx.Process(target=_load_process, args=(port, requests, concurrency, seconds, out))
-    process.start()
-    try:
-        result = out.get(timeout=seconds + 120)
-    finally:
-        process.join(timeout=10)
-        if process.is_alive():
-            process.kill()
-            process.join()
-    ok = result["statuses"].get(200, 0)
-    result["ok"] = ok
-    result["rate"] = ok / result["elapsed"] if result["elapsed"] else 0.0
-    if meter:
-        after = meter.sample()
-        result["cpu"] = {
-            name: sum(spent - before[name].get(pid, 0.0) for pid, spent in pids.items()) for name, pids in after.items()
-        }
-        result["cpu"]["load generator"] = result["load_cpu"]
-    return result
-
-
-# --- Where the CPU goes ---------------------------------------------------------------------------------------------
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def _process_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process, from /proc (0 when it is gone or /proc is not there)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    found.append(int(entry.name))
-            except (OSError, IndexError, ValueError):
-                continue
-    return found
-
-
-class CpuMeter:
-    """CPU seconds spent so far by the gunicorn workers, the PostgreSQL backends of the bench database, and the
-    Redis server (``INFO cpu``: all its clients, not only this bench's). Sampled around each phase, divided by the
-    requests answered: a figure that does not move when another program takes CPU from the box, unlike req/s."""
-
-    def __init__(self, gunicorn_pid: int, redis_url: str) -> None:
-        import redis
-
-        self.gunicorn_pid = gunicorn_pid
-        self.redis = redis.Redis.from_url(redis_url)
-        self.seen: dict[int, float] = {}
-
-    def _backends(self) -> list[int]:
-        from django.db import connection
-
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [BENCH_DB])
-            return [row[0] for row in cursor.fetchall()]
-
-    def sample(self) -> dict[str, dict[int, float]]:
-        """CPU seconds so far, by kind and process id (processes come and go: a phase counts the ones alive at its
-        end, from 0 for those born during it)."""
-        info = self.redis.info("cpu")
-        own = os.times()
-        return {
-            "flush loop": {0: own.user + own.system},  # this process: the flush thread (the main thread only waits)
-            "gunicorn": {pid: _process_cpu(pid) for pid in [self.gunicorn_pid, *_children(self.gunicorn_pid)]},
-            "postgres": {pid: _process_cpu(pid) for pid in self._backends()},
-            "redis": {0: float(info["used_cpu_user"]) + float(info["used_cpu_sys"])},
-        }
-
-
-def cpu_per_request(results: list[dict]) -> dict[str, float]:
-    """Milliseconds of CPU per answered request, by process kind, over several phases."""
-    ok = sum(r["ok"] for r in results) or 1
-    names = results[0]["cpu"].keys()
-    return {name: sum(r["cpu"][name] for r in results) * 1000 / ok for name in names}
-
-
-# --- gunicorn -----------------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_gunicorn(port: int, workers: int, tmp: Path, extra_env: dict[str, str]) -> subprocess.Popen:
-    env = os.environ.copy()
-    env.update(extra_env)
-    env["DJANGO_SETTINGS_MODULE"] = "bench_hb_settings"
-    env["PYTHONPATH"] = os.pathsep.join([str(tmp), str(ROOT)])
-    command = [sys.executable, "-m", "gunicorn", "arcportal.wsgi:application", "--workers", str(workers)]
-    command += ["--timeout", "60", "--bind", f"127.0.0.1:{port}", "--backlog", "2048"]
-    log = open(tmp / "gunicorn.log", "ab")  # noqa: SIM115 - closed with the process
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
-    process.log = log
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"gunicorn exited with {process.returncode}; see {tmp / 'gunicorn.log'}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            time.sleep(1.0)  # every worker booted
-            return process
-        except OSError:
-            time.sleep(0.2)
-    stop_gunicorn(process)
-    sys.exit("gunicorn did not start listening within 60 s")
-
-
-def stop_gunicorn(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-    process.log.close()
-
-
-class FlushLoop(threading.Thread):
-    """What the beat entry ``machine-heartbeat-flush`` does, without Celery: ``heartbeat_flush()`` every 2 s."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.stop = threading.Event()
-        self.flushes = self.rows = 0
-        self.seconds: list[float] = []
-
-    def run(self) -> None:
-        from django.db import connection
-
-        from machines.heartbeats import heartbeat_flush
-
-        try:
-            while not self.stop.wait(2.0):
-                started = time.perf_counter()
-                count = heartbeat_flush()
-                if count:
-                    self.flushes += 1
-                    self.rows += count
-                    self.seconds.append(time.perf_counter() - started)
-        finally:
-            connection.close()
-
-
 # --- The run ------------------------------------------------------------------------------------------------------
-
-
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
 
 
 def phase(name: str, result: dict) -> str:
@@ -482,12 +193,13 @@ def phase(name: str, result: dict) -> str:
 
 def main() -> None:
     args = parse_args()
-    signal.signal(signal.SIGTERM, _interrupt)
-    tmp, cleanup = prepare_environment()
+    raise_keyboard_interrupt_on_sigterm()
+    environment = prepare_environment()
+    tmp = environment.var_dir
     portal = None
     flusher = None
     try:
-        setup_django()
+        setup_django(ARC_HEARTBEAT_FLUSH_SECONDS="2")
         from django.core.management import call_command
         from django.db import connection, connections
         from django.utils import timezone
@@ -510,7 +222,7 @@ def main() -> None:
 
         # 1.–3. baseline, auth-only and buffered, interleaved in rounds on one gunicorn (REDIS_URL set, buffering
         # on): a drift of the shared box moves all three phases of a round alike, and the ratio is taken per round.
-        portal = start_gunicorn(port, args.web_workers, tmp, {})
+        portal = _gunicorn(port, args.web_workers, tmp, {})
         baseline = [_request("/his/bench/baseline", host, body, "x")] * args.requests
         fire(port, baseline[:500], args.concurrency, 5)  # warm-up
         checks_only = presign(pool, fleet, args.requests, host, "/his/bench/auth-only/{vm_id}")  # no jti check
@@ -518,7 +230,7 @@ def main() -> None:
         flusher = FlushLoop()
         flusher.start()
         since = timezone.now()
-        meter = CpuMeter(portal.pid, os.environ["REDIS_URL"])
+        meter = CpuMeter(portal.pid, os.environ["REDIS_URL"], environment.database)
         for number in range(1, args.rounds + 1):
             signed = presign(pool, fleet, args.requests, host)  # fresh jti every round
             result = {
@@ -538,9 +250,10 @@ def main() -> None:
         stop_gunicorn(portal)
 
         # 4. direct: the same endpoint writing every heartbeat at once (its own gunicorn), one block.
-        portal = start_gunicorn(port, args.web_workers, tmp, {"ARC_HEARTBEAT_FLUSH_SECONDS": "0"})
+        portal = _gunicorn(port, args.web_workers, tmp, {"ARC_HEARTBEAT_FLUSH_SECONDS": "0"})
         signed = presign(pool, fleet, args.requests, host)
-        direct = fire(port, signed, args.concurrency, args.seconds, CpuMeter(portal.pid, os.environ["REDIS_URL"]))
+        meter = CpuMeter(portal.pid, os.environ["REDIS_URL"], environment.database)
+        direct = fire(port, signed, args.concurrency, args.seconds, meter)
         stop_gunicorn(portal)
         portal = None
 
@@ -589,7 +302,21 @@ def main() -> None:
             flusher.stop.set()
         if portal is not None:
             stop_gunicorn(portal)
-        cleanup()
+        environment.cleanup()
+
+
+def _gunicorn(port: int, workers: int, tmp, env: dict[str, str]):
+    """The bench's gunicorn: plain http (production terminates TLS in a proxy), the bench URLconf on its path."""
+    env = {**env, "DJANGO_SETTINGS_MODULE": "bench_hb_settings"}
+    return start_gunicorn(
+        port,
+        workers=workers,
+        log_path=tmp / "gunicorn.log",
+        env=env,
+        pythonpath=[tmp],
+        extra_args=["--backlog", "2048"],
+        settle_seconds=1.0,
+    )
 
 
 DOCS_BEGIN = "<!-- generated by bench/heartbeat_ingest.py --write-docs: begin -->"

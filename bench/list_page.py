@@ -15,18 +15,13 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shutil
 import statistics
-import sys
-import tempfile
 import time
 import uuid
-import warnings
 from datetime import timedelta
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parents[1]
+from _harness import percentile, setup_django, throwaway_environment
+
 BENCH_DB = "arcportal_bench"
 BATCH = 5000
 LOCATIONS = ["eastus", "eastus2", "westus2", "westeurope", "northeurope", "uksouth", "japaneast", "australiaeast"]
@@ -41,48 +36,13 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-# --- Database set-up (before Django is imported) -----------------------------------------------------------------
+# --- Django on the throwaway database (bench/_harness.py) ---------------------------------------------------------
 
 
-def prepare_database() -> tuple[str, callable]:
-    """Point DATABASE_URL at a throwaway database; return its kind and a cleanup function."""
-    url = os.environ.get("DATABASE_URL", "")
-    if url.startswith(("postgres://", "postgresql://", "pgsql://")):
-        import psycopg
-
-        parts = urlsplit(url)
-        os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
-        admin_url = urlunsplit(parts._replace(path="/postgres", scheme="postgresql"))
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}"')
-            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-
-        def drop() -> None:
-            from django.db import connections
-
-            connections.close_all()
-            with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-
-        return "postgresql", drop
-    if url:
-        sys.exit(f"bench/list_page.py supports SQLite (no DATABASE_URL) or PostgreSQL, not {url.split(':')[0]}")
-    tmp = Path(tempfile.mkdtemp(prefix="arcportal-bench-"))
-    os.environ["ARC_VAR_DIR"] = str(tmp)
-    os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
-    return "sqlite", lambda: shutil.rmtree(tmp, ignore_errors=True)
-
-
-def setup_django() -> None:
-    sys.path.insert(0, str(ROOT))
-    warnings.filterwarnings("ignore", message="No directory at")  # WhiteNoise: no collectstatic in a throwaway run
-    os.environ["DJANGO_SETTINGS_MODULE"] = "arcportal.settings"
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-" + uuid.uuid4().hex)
-    os.environ.setdefault("DJANGO_LOG_LEVEL", "ERROR")
-    import django
+def setup_test_client_django() -> None:
     from django.conf import settings
 
-    django.setup()
+    setup_django(log_level="ERROR")
     # The test Client's host, and plain static storage (no collectstatic manifest in a throwaway run).
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
     settings.STORAGES = {
@@ -99,8 +59,9 @@ def seed(n_machines: int, n_groups: int) -> dict:
     from django.utils import timezone
     from tqdm import tqdm
 
+    from identity.services import tenant_ensure
     from machines.models import Machine, MachineTag, ResourceGroup
-    from machines.services import subscription_ensure_default, tenant_ensure
+    from machines.services import subscription_ensure_default
 
     rng = random.Random(42)
     now = timezone.now()
@@ -158,12 +119,6 @@ def seed(n_machines: int, n_groups: int) -> dict:
 # --- Measuring ---------------------------------------------------------------------------------------------------
 
 
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[index]
-
-
 def time_call(func, repeat: int) -> list[float]:
     for _ in range(3):  # warm caches and connections
         func()
@@ -177,15 +132,14 @@ def time_call(func, repeat: int) -> list[float]:
 
 def main() -> None:
     args = parse_args()
-    kind, cleanup = prepare_database()
+    environment = throwaway_environment(BENCH_DB, script="bench/list_page.py", keep=args.keep)
     try:
-        setup_django()
-        run(args, kind)
+        setup_test_client_django()
+        run(args, environment.kind)
     finally:
         if args.keep:
             print(f"kept the bench database ({os.environ['DATABASE_URL']})")
-        else:
-            cleanup()
+        environment.cleanup()
 
 
 def run(args: argparse.Namespace, kind: str) -> None:

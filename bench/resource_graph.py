@@ -19,12 +19,10 @@ import os
 import statistics
 import sys
 import time
-import uuid
-import warnings
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parents[1]
+from _harness import POSTGRES_SCHEMES, postgres_admin_url, setup_django
+
 GROUPS = 50
 LOCATIONS = ["eastus", "eastus2", "westus2", "westeurope", "northeurope", "uksouth", "japaneast", "australiaeast"]
 
@@ -86,27 +84,15 @@ def prepare_database() -> tuple[str, bool]:
     import psycopg
 
     url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
+    if not url.startswith(POSTGRES_SCHEMES):
         sys.exit("bench/resource_graph.py runs on PostgreSQL: set DATABASE_URL=postgres://…/<your database>")
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = urlunsplit(parts._replace(path="/postgres", scheme="postgresql"))
+    name = urlsplit(url).path.lstrip("/")
+    admin = postgres_admin_url(url)
     with psycopg.connect(admin, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
         if not exists:
             conn.execute(f'CREATE DATABASE "{name}"')
     return admin, not exists
-
-
-def setup_django() -> None:
-    sys.path.insert(0, str(ROOT))
-    warnings.filterwarnings("ignore", message="No directory at")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "arcportal.settings"
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-" + uuid.uuid4().hex)
-    os.environ.setdefault("DJANGO_LOG_LEVEL", "ERROR")
-    import django
-
-    django.setup()
 
 
 def _defaults(model, skip: set[str]) -> tuple[list[str], list]:
@@ -126,8 +112,9 @@ def _defaults(model, skip: set[str]) -> tuple[list[str], list]:
 def seed(machines: int, per_machine: int) -> None:
     from django.db import connection, transaction
 
+    from identity.services import tenant_ensure
     from machines.models import Extension, Machine, ResourceGroup
-    from machines.services import subscription_ensure_default, tenant_ensure
+    from machines.services import subscription_ensure_default
 
     subscription = subscription_ensure_default(tenant=tenant_ensure())
     ResourceGroup.objects.bulk_create(
@@ -236,7 +223,7 @@ def run(repeat: int, explain: bool, only: list[str] | None, queries: dict) -> li
 def main() -> None:
     args = parse_args()
     admin, created = prepare_database()
-    setup_django()
+    setup_django(log_level="ERROR")
     from django.core.management import call_command
     from django.db import connection, connections
 

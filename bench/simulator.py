@@ -9,7 +9,7 @@ never the database the URL names) when DATABASE_URL is set, else a SQLite file â
 file cache): migrate, bootstrap, then ``gunicorn --certfile`` with ``--web-workers`` sync workers on a free
 127.0.0.1 port, as ``manage.py serve`` runs the https side. REDIS_URL, when set, is the portal's cache (the
 heartbeat replay check) and heartbeat buffer, as in production; the buffer is flushed before the report. Then
-``machines/simulator.py`` runs the fleet in this process: every machine its own RSA key, registration, certificate
+The ``simulator`` package runs the fleet in this process: every machine its own RSA key, registration, certificate
 and signed heartbeats every ``--interval`` seconds (less up to 10% jitter). The fleet onboards first (at most
 ``--onboarding-minutes``; onboarded machines heartbeat meanwhile), then the timed window of ``--minutes`` starts.
 It prints onboarding and the window apart â€” the window's heartbeat counters (goal: 0 rejected, 0 lost), round-trip
@@ -26,24 +26,25 @@ import argparse
 import asyncio
 import os
 import resource
-import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
-import warnings
 from collections import Counter
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _harness import (
+    CpuSnapshot,
+    free_port,
+    own_cpu_seconds,
+    setup_django,
+    start_gunicorn,
+    stop_gunicorn,
+    throwaway_environment,
+)
+
 BENCH_DB = "arcportal_bench_sim"
 
 
@@ -71,182 +72,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-# --- Database and Django (before Django is imported) -------------------------------------------------------------
-
-
-def prepare_environment() -> tuple[str, Path, callable]:
-    """A temporary ARC_VAR_DIR and a throwaway database; returns the database kind, the directory, a cleanup."""
-    tmp = Path(tempfile.mkdtemp(prefix="arcportal-bench-sim-"))
-    os.environ["ARC_VAR_DIR"] = str(tmp)
-    os.environ.pop("ARC_PKI_DIR", None)
-    url = os.environ.get("DATABASE_URL", "")
-    if url.startswith(("postgres://", "postgresql://", "pgsql://")):
-        import psycopg
-
-        parts = urlsplit(url)
-        os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
-        admin_url = urlunsplit(parts._replace(path="/postgres", scheme="postgresql"))
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-        clear_heartbeat_buffer()
-
-        def cleanup() -> None:
-            from django.db import connections
-
-            connections.close_all()
-            with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-            clear_heartbeat_buffer()
-            shutil.rmtree(tmp, ignore_errors=True)
-
-        return "postgresql", tmp, cleanup
-    if url:
-        sys.exit(f"bench/simulator.py supports SQLite (no DATABASE_URL) or PostgreSQL, not {url.split(':')[0]}")
-    os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
-    return "sqlite", tmp, lambda: shutil.rmtree(tmp, ignore_errors=True)
-
-
-def clear_heartbeat_buffer() -> None:
-    """With REDIS_URL the portal buffers heartbeats under ``arc:hb:{<database name>}:*`` (docs/status-engine.md): a
-    database recreated under the same name must not inherit them."""
-    url = os.environ.get("REDIS_URL", "")
-    if not url:
-        return
-    import redis
-
-    client = redis.Redis.from_url(url)
-    for key in client.scan_iter(match=f"arc:hb:{{{BENCH_DB}}}:*"):
-        client.delete(key)
-
-
-def setup_django(interval: float) -> None:
-    warnings.filterwarnings("ignore", message="No directory at")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "arcportal.settings"
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-" + uuid.uuid4().hex)
-    os.environ.setdefault("DJANGO_LOG_LEVEL", "WARNING")
-    os.environ["DJANGO_SUPERUSER_PASSWORD"] = uuid.uuid4().hex  # bootstrap prints no generated password
-    os.environ["ARC_HEARTBEAT_INTERVAL_SECONDS"] = str(max(1, round(interval)))
-    # Offline only well after a missed beat: a Connected count below the fleet means heartbeats really went missing.
-    os.environ["ARC_OFFLINE_AFTER_SECONDS"] = str(max(1500, round(3 * interval)))
-    import django
-
-    django.setup()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_portal(port: int, workers: int, log_path: Path) -> subprocess.Popen:
-    from django.conf import settings
-
-    os.environ["ARC_PUBLIC_BASE_URL"] = f"https://127.0.0.1:{port}"
-    pki = Path(settings.ARC_PKI_DIR)
-    command = [sys.executable, "-m", "gunicorn", "arcportal.wsgi:application", "--workers", str(workers)]
-    command += ["--config", "python:arcportal.gunicorn_conf", "--timeout", "60", "--bind", f"127.0.0.1:{port}"]
-    command += ["--certfile", str(pki / "server.pem"), "--keyfile", str(pki / "server-key.pem")]
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=log)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"gunicorn exited with {process.returncode}; see {log_path}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return process
-        except OSError:
-            time.sleep(0.2)
-    stop_portal(process)
-    sys.exit("gunicorn did not start listening within 60 s")
-
-
-def stop_portal(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
 def cpu_seconds_of_children() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
 
-def process_tree_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU of a running process and its live children (Linux /proc; None elsewhere)."""
-    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return None
-    total = 0.0
-    for each in [pid, *map(int, children)]:
-        try:
-            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # a worker that just exited
-        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    return total
-
-
-def box_cpu_ticks() -> tuple[int, int] | None:
-    """(busy, total) jiffies of all CPUs since boot, from /proc/stat (None elsewhere)."""
-    try:
-        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
-    return sum(values) - idle, sum(values)
-
-
-def own_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-@dataclass
-class Snapshot:
-    """CPU and load at one moment: taken when the timed window starts and when it ends."""
-
-    at: float
-    portal_cpu: float | None
-    simulator_cpu: float
-    box: tuple[int, int] | None
-    load: tuple[float, float, float]
-
-    @classmethod
-    def take(cls, portal: subprocess.Popen) -> Snapshot:
-        return cls(
-            time.time(), process_tree_cpu_seconds(portal.pid), own_cpu_seconds(), box_cpu_ticks(), os.getloadavg()
-        )
-
-
-def between(start: Snapshot, end: Snapshot) -> dict[str, float | None]:
-    """CPU seconds of the portal and of the simulator, and the box's busy share, from ``start`` to ``end``."""
-    portal = None
-    if start.portal_cpu is not None and end.portal_cpu is not None:
-        portal = end.portal_cpu - start.portal_cpu
-    busy = None
-    if start.box and end.box and end.box[1] > start.box[1]:
-        busy = (end.box[0] - start.box[0]) / (end.box[1] - start.box[1])
-    return {
-        "seconds": end.at - start.at,
-        "portal": portal,
-        "simulator": end.simulator_cpu - start.simulator_cpu,
-        "busy": busy,
-    }
-
-
 def fill_keys(directory: Path, machines: int, workers: int | None) -> None:
     from tqdm import tqdm
 
-    from machines.simulator import fill_key_cache, key_cache_missing
+    from simulator.keys import fill_key_cache, key_cache_missing
 
     missing = len(key_cache_missing(directory, machines))
     if not missing:
@@ -269,16 +103,27 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt  # SIGTERM: stop like Ctrl+C, so the portal is stopped and the database dropped
 
 
+def start_portal(port: int, workers: int, log_path: Path) -> subprocess.Popen:
+    """gunicorn over TLS as ``manage.py serve`` runs the https side (bench/_harness.py)."""
+    os.environ["ARC_PUBLIC_BASE_URL"] = f"https://127.0.0.1:{port}"
+    return start_gunicorn(port, workers=workers, log_path=log_path, tls=True)
+
+
 def main() -> None:
     args = parse_args()
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)  # also when started in the background (SIGINT ignored)
     if args.key_cache is not None:
         fill_keys(args.key_cache, args.machines, args.key_workers)  # before the portal: not part of the run
-    kind, tmp, cleanup = prepare_environment()
+    environment = throwaway_environment(BENCH_DB, script="bench/simulator.py", keep=args.keep)
+    kind, tmp = environment.kind, environment.var_dir
     portal = None
     try:
-        setup_django(args.interval)
+        setup_django(
+            ARC_HEARTBEAT_INTERVAL_SECONDS=str(max(1, round(args.interval))),
+            # Offline only well after a missed beat: a Connected count below the fleet means heartbeats went missing.
+            ARC_OFFLINE_AFTER_SECONDS=str(max(1500, round(3 * args.interval))),
+        )
         from django.core.management import call_command
         from django.db import connection, connections
 
@@ -302,28 +147,28 @@ def main() -> None:
             f"{os.cpu_count()} CPUs, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
         )
         stats, snapshots = run_fleet(config, portal)
-        stop_portal(portal)
+        stop_gunicorn(portal)
         portal_cpu = cpu_seconds_of_children() - children_cpu
         timeouts = log_path.read_text(errors="replace").count("WORKER TIMEOUT") if log_path.exists() else 0
         report(args, stats, snapshots, portal_cpu=portal_cpu, worker_timeouts=timeouts)
     finally:
         if portal is not None:
-            stop_portal(portal)
+            stop_gunicorn(portal)
         if args.keep:
             print(f"kept {os.environ['DATABASE_URL']} and {tmp}")
-        else:
-            cleanup()
+        environment.cleanup()
 
 
 def fleet_config(args: argparse.Namespace, port: int):
     from django.conf import settings
 
-    from machines.selectors import subscription_list, tenant_get
+    from identity.models import Role
+    from identity.pki import CA_FILE
+    from identity.selectors import tenant_get
+    from identity.service_principals import service_principal_create
+    from machines.selectors import subscription_list
     from machines.services import resource_group_create
-    from machines.simulator import FleetConfig
-    from onboarding.models import Role
-    from onboarding.pki import CA_FILE
-    from onboarding.service_principals import service_principal_create
+    from simulator.config import FleetConfig
 
     tenant, subscription = tenant_get(), subscription_list().first()
     group = resource_group_create(subscription=subscription, name="bench-fleet", location="westeurope")
@@ -354,10 +199,10 @@ def run_fleet(config, portal: subprocess.Popen):
     snapshots at the start of the run, at the start of the timed window and at its end."""
     from tqdm import tqdm
 
-    from machines.simulator import FleetSimulation
+    from simulator.fleet import FleetSimulation
 
     progress = tqdm(total=config.machines, desc="onboarding", unit="machine", mininterval=1.0)
-    snapshots = {"start": Snapshot.take(portal)}
+    snapshots = {"start": CpuSnapshot.take(portal)}
 
     def onboarded(machine) -> None:
         progress.update(1)
@@ -366,7 +211,7 @@ def run_fleet(config, portal: subprocess.Popen):
 
     def window_started() -> None:
         progress.close()
-        snapshots["window"] = Snapshot.take(portal)
+        snapshots["window"] = CpuSnapshot.take(portal)
         tqdm.write(
             f"  fleet onboarded after {snapshots['window'].at - snapshots['start'].at:.0f} s: timed window starts"
         )
@@ -392,7 +237,7 @@ def run_fleet(config, portal: subprocess.Popen):
             return await simulation.run()
         finally:
             ticker.cancel()
-            snapshots["end"] = Snapshot.take(portal)
+            snapshots["end"] = CpuSnapshot.take(portal)
 
     try:
         return asyncio.run(fleet()), snapshots
@@ -412,9 +257,9 @@ def _round_trips(label: str, counters) -> str:
 def _cpu_line(label: str, figures: dict) -> str:
     seconds = figures["seconds"]
     parts = [f"{label} ({seconds:.0f} s):"]
-    if figures["portal"] is not None:
-        parts.append(f"portal (gunicorn) {figures['portal']:.0f} s of CPU ({figures['portal'] / seconds:.2f} CPUs),")
-    parts.append(f"simulator {figures['simulator']:.0f} s ({figures['simulator'] / seconds:.2f} CPUs),")
+    if figures["server"] is not None:
+        parts.append(f"portal (gunicorn) {figures['server']:.0f} s of CPU ({figures['server'] / seconds:.2f} CPUs),")
+    parts.append(f"simulator {figures['own']:.0f} s ({figures['own'] / seconds:.2f} CPUs),")
     if figures["busy"] is not None:
         parts.append(f"whole box {figures['busy'] * 100:.0f}% busy")
     return " ".join(parts)
@@ -430,8 +275,8 @@ def report(args: argparse.Namespace, stats, snapshots: dict, *, portal_cpu: floa
 
     from machines.conf import status_thresholds
     from machines.models import Machine, MachineStatusEvent
-    from machines.simulator import HeartbeatCounters
     from machines.status import derive_status
+    from simulator.stats import HeartbeatCounters
 
     print()
     for line in stats.summary_lines():
@@ -457,7 +302,7 @@ def report(args: argparse.Namespace, stats, snapshots: dict, *, portal_cpu: floa
         f"{before.rejected_total} rejected, {before.lost} lost"
     )
     if "window" in snapshots:
-        print("  " + _cpu_line("CPU while onboarding", between(snapshots["start"], snapshots["window"])))
+        print("  " + _cpu_line("CPU while onboarding", snapshots["start"].until(snapshots["window"])))
         print(f"  load average when the window started: {' '.join(f'{x:.1f}' for x in snapshots['window'].load)}")
     if window is not None:
         print()
@@ -476,7 +321,7 @@ def report(args: argparse.Namespace, stats, snapshots: dict, *, portal_cpu: floa
             f"  waits for one of the {args.concurrency} request slots before sending (the simulator's own queue): "
             + ", ".join(f"{name} {ms:,.1f} ms" for name, ms in waits.items())
         )
-        print("  " + _cpu_line("CPU in the window", between(snapshots["window"], snapshots["end"])))
+        print("  " + _cpu_line("CPU in the window", snapshots["window"].until(snapshots["end"])))
         print(f"  load average at the end: {' '.join(f'{x:.1f}' for x in snapshots['end'].load)}")
         per_machine = [m.window_heartbeats_accepted for m in stats.machines if m.onboarded and m.stays_online]
         if per_machine:

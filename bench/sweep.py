@@ -23,14 +23,12 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _harness import ROOT, setup_django, throwaway_environment
+
 DB_NAME = "arcportal_bench_sweep"
 FLEET = 1_000_000
 OFFLINE = timedelta(seconds=1500)
@@ -51,14 +49,6 @@ WITH upd AS (
 INSERT INTO machines_machinestatusevent (machine_id, from_status, to_status, at, reason, recorded_at)
 SELECT id, from_status, 'Disconnected', at, 'Status sweep', now() FROM upd
 """
-
-
-def admin_url(url: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/postgres"))
-
-
-def bench_url(url: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{DB_NAME}"))
 
 
 def machine_facts(cursor) -> dict[str, str]:
@@ -87,7 +77,8 @@ def machine_facts(cursor) -> dict[str, str]:
 
 def seed(cursor, fleet: int) -> None:
     """One INSERT … SELECT over generate_series: every NOT NULL column of the machine row, in one statement."""
-    from machines.models import Machine, ResourceGroup, Subscription, Tenant
+    from identity.models import Tenant
+    from machines.models import Machine, ResourceGroup, Subscription
 
     tenant = Tenant.objects.create()
     subscription = Subscription.objects.create(tenant=tenant, display_name="Bench")
@@ -149,42 +140,23 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
 
-    base_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    if not base_url.startswith(("postgres://", "postgresql://")):
-        sys.exit("bench/sweep.py needs DATABASE_URL pointing at a PostgreSQL server")
-    import psycopg
     from tqdm import tqdm
 
-    with psycopg.connect(admin_url(base_url), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    os.environ.update(
-        DATABASE_URL=bench_url(base_url),
-        DJANGO_SETTINGS_MODULE="arcportal.settings",
-        DJANGO_SECRET_KEY=os.environ.get("DJANGO_SECRET_KEY", "bench"),
-        ARC_VAR_DIR=tempfile.mkdtemp(prefix="arc-bench-"),
-        DJANGO_LOG_LEVEL="WARNING",
-    )
-    os.environ.pop("REDIS_URL", None)
+    os.environ.pop("REDIS_URL", None)  # the sweep alone: no heartbeat buffer, no Redis cache
+    environment = throwaway_environment(DB_NAME, script="bench/sweep.py", postgres_only=True, keep=args.keep)
     try:
+        setup_django()
         run(args, tqdm)
     finally:
-        from django.db import connections
-
-        connections.close_all()
-        if not args.keep:
-            with psycopg.connect(admin_url(base_url), autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        environment.cleanup()
 
 
 def run(args, tqdm) -> None:
-    import django
-
-    django.setup()
     from django.core.management import call_command
     from django.db import connection, transaction
 
-    from machines.services import SWEEP_CHUNK, machine_status_sweep
+    from machines.services import machine_status_sweep
+    from machines.services.transitions import SWEEP_CHUNK
 
     call_command("migrate", verbosity=0)
     with connection.cursor() as cursor:
@@ -268,7 +240,8 @@ def wal_per_chunk(connection, transaction, tqdm) -> str:
 
     from machines import sweep
     from machines.conf import status_thresholds
-    from machines.services import SWEEP_CHUNK
+    from machines.services import transitions
+    from machines.services.transitions import SWEEP_CHUNK
 
     now = BASE + OFFLINE + timedelta(milliseconds=SWEEP_CHUNK + 0.5)
     with connection.cursor() as cursor:
@@ -283,7 +256,7 @@ def wal_per_chunk(connection, transaction, tqdm) -> str:
     for kind in ("sweep chunk", "hand-written SQL"):
         with transaction.atomic(), connection.cursor() as cursor:
             if kind == "sweep chunk":
-                sql, params = sweep.sweep_chunk_sql_statement(step, limit=SWEEP_CHUNK, recorded_at=timezone.now())
+                sql, params = transitions.sweep_chunk_sql_statement(step, limit=SWEEP_CHUNK, recorded_at=timezone.now())
             else:
                 sql, params = BASELINE_SQL, {"offline": OFFLINE, "cutoff": now - OFFLINE}
             cursor.execute("EXPLAIN (ANALYZE, WAL, BUFFERS, FORMAT JSON) " + sql, params)
@@ -306,7 +279,7 @@ def wal_per_chunk(connection, transaction, tqdm) -> str:
 
 
 def write_docs(facts: dict[str, str], table: str, args, seed_seconds: float) -> None:
-    from machines.services import SWEEP_CHUNK
+    from machines.services.transitions import SWEEP_CHUNK
 
     path = ROOT / "docs" / "performance.md"
     text = path.read_text() if path.exists() else "# Performance\n"

@@ -6,4 +6,6 @@ class MachinesConfig(AppConfig):
     verbose_name = "Machines – Azure Arc"
 
     def ready(self) -> None:
-        from machines import checks  # noqa: F401  (registers system checks)
+        # System checks, and the tasks: registered in every process (web too), so services can enqueue a task by
+        # its name (machines.webhooks) without importing the tasks module, which imports them.
+        from machines import checks, tasks  # noqa: F401

@@ -4,12 +4,12 @@ from machines import status
 
 
 class MachineStatus(models.TextChoices):
-    """Stored as the ARM wire value; the portal shows ``status.portal_label``."""
+    """Stored as the ARM wire value, labelled with the portal's word (``machines.status.VOCABULARY``)."""
 
-    AWAITING = status.AWAITING, "Awaiting connection"
-    CONNECTED = status.CONNECTED, "Connected"
-    DISCONNECTED = status.DISCONNECTED, "Offline"
-    EXPIRED = status.EXPIRED, "Expired"
+    AWAITING = status.AWAITING, status.status_name(status.AWAITING)
+    CONNECTED = status.CONNECTED, status.status_name(status.CONNECTED)
+    DISCONNECTED = status.DISCONNECTED, status.status_name(status.DISCONNECTED)
+    EXPIRED = status.EXPIRED, status.status_name(status.EXPIRED)
 
 
 class ProvisioningState(models.TextChoices):

@@ -25,16 +25,9 @@ from machines.models import Machine, MachineTag
 from machines.querysets import status_q
 from machines.status import StatusThresholds
 
-# The portal's words for each ARM status value; both spellings (and any casing) are accepted in a query.
-STATUS_CHOICES = [
-    (rules.CONNECTED, "Connected"),
-    (rules.DISCONNECTED, "Offline"),
-    (rules.EXPIRED, "Expired"),
-    (rules.AWAITING, "Not connected yet"),
-]
-_STATUS_ALIASES = {value.casefold(): value for value, _ in STATUS_CHOICES} | {
-    label.casefold(): value for value, label in STATUS_CHOICES
-}
+# The portal's word for each ARM status value (machines.status.VOCABULARY); both spellings, in any casing, are
+# accepted in a query.
+STATUS_CHOICES = [(word.value, word.name) for word in rules.VOCABULARY]
 
 # ?sort= keys → ORDER BY. Status sorts by the heartbeat: Connected, Offline, Expired, then no status.
 # Every ordering ends in the primary key so that pages never overlap or skip rows.
@@ -81,13 +74,11 @@ class StatusField(forms.CharField):
         value = super().to_python(value).strip()
         if not value:
             return ""
-        try:
-            return _STATUS_ALIASES[value.casefold()]
-        except KeyError:
+        status = rules.parse_status(value)
+        if status is None:
             allowed = ", ".join(value for value, _ in STATUS_CHOICES)
-            raise forms.ValidationError(
-                f"'{value}' is not a status. Use one of: {allowed}.", code="invalid_status"
-            ) from None
+            raise forms.ValidationError(f"'{value}' is not a status. Use one of: {allowed}.", code="invalid_status")
+        return status
 
 
 class LocationField(forms.CharField):

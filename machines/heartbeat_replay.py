@@ -34,7 +34,8 @@ from django.db.models import Max
 
 from machines.models import HeartbeatNonce
 
-CLOCK_SKEW_SECONDS = 60  # as the agent plane allows (machines.api.agent.CLOCK_SKEW_SECONDS)
+# The clock skew and token lifetime the agent plane allows (agentplane.auth reads them from here).
+CLOCK_SKEW_SECONDS = 60
 MAX_TOKEN_LIFETIME_SECONDS = 300
 REDIS_DOWN_BACKOFF_SECONDS = 5.0  # after a Redis error, write directly for this long before trying Redis again
 REDIS_SOCKET_TIMEOUT_SECONDS = 2.0

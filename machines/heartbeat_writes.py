@@ -22,12 +22,12 @@ from django.db import DataError, IntegrityError, connection, transaction
 
 from arcportal import textguard
 from machines import status as rules
+from machines.heartbeat_facts import FACT_FIELDS
 from machines.models import Machine
-from machines.services import AGENT_HEARTBEAT_FACTS, machine_record_heartbeat
+from machines.services.transitions import machine_record_heartbeat
 
 logger = logging.getLogger("machines.heartbeats")
 
-FACT_FIELDS: tuple[str, ...] = (*AGENT_HEARTBEAT_FACTS.values(), "detected_properties")
 # Refused by the database because of the values themselves; anything else is not the row's fault.
 ROW_ERRORS = (DataError, IntegrityError, ValueError)
 DEAD_LETTER_MAX = 1000  # entries kept in the dead-letter list (newest first)

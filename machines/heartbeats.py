@@ -50,6 +50,7 @@ from django.utils import timezone
 from arcportal import textguard
 from machines import heartbeat_replay as replay
 from machines import status as rules
+from machines.heartbeat_facts import FACT_FIELDS, FACT_LIMITS
 from machines.heartbeat_replay import (
     REDIS_DOWN_BACKOFF_SECONDS,
     REDIS_SOCKET_TIMEOUT_SECONDS,
@@ -57,9 +58,9 @@ from machines.heartbeat_replay import (
     HeartbeatReplayed,
     heartbeat_nonces_purge,
 )
-from machines.heartbeat_writes import FACT_FIELDS, PendingHeartbeat, dead_letter, heartbeats_write, parse_entries
+from machines.heartbeat_writes import PendingHeartbeat, dead_letter, heartbeats_write, parse_entries
 from machines.models import Machine
-from machines.services import machine_record_heartbeat
+from machines.services.transitions import machine_record_heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +74,6 @@ __all__ = [
     "heartbeat_nonces_purge",
     "heartbeats_write",
 ]
-
-FACT_LIMITS = textguard.Limits(max_bytes=64 * 1024, max_depth=4, max_string=4096)
 
 # KEYS: jti, pending, lease, outage record — ARGV: jti lifetime in s (0: no replay check), buffer (1/0), field,
 # entry, lease in ms, the token's iat ('' = unknown), 1 when the database was checked already, skew, margin.

@@ -1,4 +1,4 @@
-"""Tenant → subscriptions → resource groups → machines → extensions (DESIGN.md §2, §7).
+"""Subscriptions → resource groups → machines → extensions (DESIGN.md §2, §7); the tenant above them is identity's.
 
 Fields, constraints and ``__str__`` only: state changes live in ``services.py``, reads in ``selectors.py``.
 """
@@ -7,21 +7,13 @@ import uuid
 
 from django.db import models
 from django.db.models.functions import Lower
+from django.urls import reverse
 
+from arcportal.arm import ids
+from identity.models import Tenant
 from machines.choices import MachineStatus, OsType, ProvisioningState
 from machines.lookups import AsciiLower
 from machines.querysets import MachineQuerySet
-
-
-class Tenant(models.Model):
-    """The one tenant of this installation (``ARC_TENANT_ID`` or a GUID generated at bootstrap)."""
-
-    tenant_id = models.UUIDField(unique=True, default=uuid.uuid4)
-    display_name = models.CharField(max_length=200, default="ArcPortal")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    def __str__(self) -> str:
-        return f"{self.display_name} ({self.tenant_id})"
 
 
 class Subscription(models.Model):
@@ -39,7 +31,7 @@ class Subscription(models.Model):
 
     @property
     def arm_id(self) -> str:
-        return f"/subscriptions/{self.subscription_id}"
+        return ids.subscription_id(str(self.subscription_id))
 
 
 class ResourceGroup(models.Model):
@@ -68,7 +60,7 @@ class ResourceGroup(models.Model):
 
     @property
     def arm_id(self) -> str:
-        return f"/subscriptions/{self.subscription.subscription_id}/resourceGroups/{self.name}"
+        return ids.resource_group_id(str(self.subscription.subscription_id), self.name)
 
 
 class Machine(models.Model):
@@ -148,13 +140,27 @@ class Machine(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def get_absolute_url(self, page: str = "machine-detail") -> str:
+        """The machine's Overview in the portal (its resource id under ``/portal/``); ``page`` names another page of
+        the machine (``machine-tags``)."""
+        group = self.resource_group
+        kwargs = {
+            "subscription_id": group.subscription.subscription_id,
+            "resource_group": group.name,
+            "name": self.name,
+        }
+        return reverse(f"machines:{page}", kwargs=kwargs)
+
     @property
     def arm_id(self) -> str:
-        rg = self.resource_group
-        return (
-            f"/subscriptions/{rg.subscription.subscription_id}/resourceGroups/{rg.name}"
-            f"/providers/Microsoft.HybridCompute/machines/{self.name}"
-        )
+        group = self.resource_group
+        return ids.machine_id(str(group.subscription.subscription_id), group.name, self.name)
+
+    @property
+    def extensions_scope(self) -> str:
+        """The scope of the machine's extensions (``…/machines/{name}/extensions``)."""
+        group = self.resource_group
+        return ids.extensions_scope(str(group.subscription.subscription_id), group.name, self.name)
 
 
 class MachineTag(models.Model):
@@ -222,6 +228,11 @@ class Extension(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def arm_id(self) -> str:
+        group = self.machine.resource_group
+        return ids.extension_id(str(group.subscription.subscription_id), group.name, self.machine.name, self.name)
 
 
 class Webhook(models.Model):

@@ -1,7 +1,11 @@
-"""Every read that views, the ARM API and tasks share. Selectors return querysets or plain values."""
+"""Every read that views, the ARM API and tasks share. Selectors return querysets or plain values.
+
+A malformed id is "not found" (``None``); a failing database is an error, never "not found".
+"""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from django.db.models import Count, Prefetch, QuerySet
@@ -9,12 +13,8 @@ from django.db.models.functions import Lower
 
 from machines.conf import status_thresholds
 from machines.filters import MachineFilterSet
-from machines.models import Machine, MachineStatusEvent, MachineTag, ResourceGroup, Subscription, Tenant
-from machines.status import derive_status
-
-
-def tenant_get() -> Tenant | None:
-    return Tenant.objects.order_by("id").first()
+from machines.models import Machine, MachineStatusEvent, MachineTag, ResourceGroup, Subscription
+from machines.status import EXPIRED, derive_status
 
 
 def subscription_list() -> QuerySet[Subscription]:
@@ -22,10 +22,13 @@ def subscription_list() -> QuerySet[Subscription]:
 
 
 def subscription_get(*, subscription_id: str) -> Subscription | None:
+    """The subscription with this id; a malformed GUID is "not found" (``None``). Anything else, such as a database
+    that does not answer, is raised as it is: an outage must never look like "not found"."""
     try:
-        return Subscription.objects.select_related("tenant").filter(subscription_id=subscription_id).first()
-    except (ValueError, TypeError, Exception):  # malformed GUIDs are simply "not found"
+        value = uuid.UUID(str(subscription_id))
+    except ValueError:
         return None
+    return Subscription.objects.select_related("tenant").filter(subscription_id=value).first()
 
 
 def resource_group_list(*, subscription: Subscription | None = None) -> QuerySet[ResourceGroup]:
@@ -56,6 +59,24 @@ def machine_get(*, resource_group: ResourceGroup, name: str) -> Machine | None:
 
 def machine_get_by_id(*, pk: int) -> Machine | None:
     return machine_base_queryset().filter(pk=pk).first()
+
+
+def machine_by_vm_id(*, vm_id: str) -> Machine | None:
+    """The machine with this vmId (unique; the agent plane's certificate request): one indexed lookup."""
+    try:
+        value = uuid.UUID(str(vm_id))
+    except ValueError:
+        return None
+    try:
+        return Machine.objects.select_related("resource_group__subscription").get(vm_id=value)
+    except Machine.DoesNotExist:
+        return None
+
+
+def machine_is_expired(*, last_heartbeat_at: datetime | None, now: datetime) -> bool:
+    """True once the last heartbeat is older than ``ARC_EXPIRED_AFTER_DAYS``: the agent plane refuses the machine's
+    heartbeats (403) until it is connected again."""
+    return derive_status(last_heartbeat_at=last_heartbeat_at, now=now, thresholds=status_thresholds()) == EXPIRED
 
 
 def machine_status_counts(*, queryset: QuerySet[Machine], now: datetime) -> dict[str, int]:

@@ -1,5 +1,7 @@
 """The status rule (DESIGN.md §3). Pure: no Django import, time comes in as an argument.
 
+The vocabulary the portal uses for each status (``VOCABULARY``) is defined here too, once.
+
 A machine has no status until its first heartbeat, is Connected while heartbeats keep arriving (at most
 ``offline_after`` old, boundary included), Disconnected ("Offline" in the portal) after that, and Expired once the
 last heartbeat is more than ``expired_after`` old. The ORM predicates in ``querysets.py`` are built from
@@ -15,12 +17,43 @@ AWAITING = "AwaitingConnection"
 CONNECTED = "Connected"
 DISCONNECTED = "Disconnected"
 EXPIRED = "Expired"
+# In ARM's enum of ``properties.status`` too, but never derived here (an agent in error still heartbeats).
+ERROR = "Error"
 
 ALL_STATUSES = (AWAITING, CONNECTED, DISCONNECTED, EXPIRED)
+# ``properties.status`` as the ARM schema lists it (the SDK's enum, in its order).
+ARM_STATUS_VALUES = (CONNECTED, DISCONNECTED, ERROR, AWAITING, EXPIRED)
 
-# The portal's words for the ARM values: Azure shows no status before the first heartbeat and says "Offline"
-# in its documentation prose for Disconnected.
-PORTAL_LABELS = {AWAITING: "", CONNECTED: "Connected", DISCONNECTED: "Offline", EXPIRED: "Expired"}
+
+@dataclass(frozen=True)
+class StatusWord:
+    """How the portal speaks of one status — the ONE vocabulary of list, detail, filters, counts, CSV, timeline
+    and choices (the ARM API speaks ``value``).
+
+    ``name`` is the word wherever a word is needed (filter menu, counts strip, activity log, timeline, choices);
+    ``badge`` is the text of the status badge and of the CSV's Status column: Azure shows no status before the first
+    heartbeat, and says "Offline" for Disconnected; ``css`` is the badge's class (colour is never the only signal).
+    """
+
+    value: str
+    name: str
+    badge: str
+    css: str
+
+
+# In the order the portal lists them (filter menu, counts strip).
+VOCABULARY = (
+    StatusWord(CONNECTED, "Connected", "Connected", "status-connected"),
+    StatusWord(DISCONNECTED, "Offline", "Offline", "status-disconnected"),
+    StatusWord(EXPIRED, "Expired", "Expired", "status-expired"),
+    StatusWord(AWAITING, "Not connected yet", "", "status-awaitingconnection"),
+)
+WORDS = {word.value: word for word in VOCABULARY}
+UNKNOWN_CSS = "status-unknown"
+# Both the ARM value and the portal's word name a status in a query (``?status=Offline`` = ``Disconnected``).
+_BY_TEXT = {word.value.casefold(): word.value for word in VOCABULARY} | {
+    word.name.casefold(): word.value for word in VOCABULARY
+}
 
 
 @dataclass(frozen=True)
@@ -82,4 +115,22 @@ def transition_time(
 
 
 def portal_label(status: str) -> str:
-    return PORTAL_LABELS.get(status, status)
+    """The badge text of a status ("" before the first heartbeat); an unknown value as it is."""
+    word = WORDS.get(status)
+    return word.badge if word else status
+
+
+def status_name(status: str) -> str:
+    """The portal's word for a status ("Not connected yet" before the first heartbeat); an unknown value as it is."""
+    word = WORDS.get(status)
+    return word.name if word else status
+
+
+def status_css(status: str) -> str:
+    word = WORDS.get(status)
+    return word.css if word else UNKNOWN_CSS
+
+
+def parse_status(text: str) -> str | None:
+    """The ARM value a query names, by value or by the portal's word, in any case; ``None`` if it names none."""
+    return _BY_TEXT.get(text.strip().casefold())

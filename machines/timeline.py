@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
 
-from machines.status import AWAITING, CONNECTED, DISCONNECTED, EXPIRED, StatusThresholds, portal_label
+from machines.status import AWAITING, CONNECTED, DISCONNECTED, EXPIRED, StatusThresholds, status_name
 
 DEFAULT_DAYS = 7
 
-# Fill colours follow the badges in portal.css; every band also carries its label in a <title> for screen readers.
+# Fill colours follow the badges in portal.css; every band also carries its status's word
+# (machines.status.VOCABULARY) in a <title> for screen readers.
 BAND_COLOURS = {CONNECTED: "#107c10", DISCONNECTED: "#a4262c", EXPIRED: "#605e5c", AWAITING: "#e1dfdd"}
-BAND_LABELS = {CONNECTED: "Connected", DISCONNECTED: "Offline", EXPIRED: "Expired", AWAITING: "No status"}
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Band:
 
     @property
     def label(self) -> str:
-        return BAND_LABELS.get(self.status, portal_label(self.status))
+        return status_name(self.status)
 
 
 def status_bands(
@@ -137,7 +137,7 @@ def legend(bands: list[Band], *, now: datetime | None = None, days: int = DEFAUL
     """``(status, label, colour)`` for each status the picture shows, in a fixed order; with ``now``, also the
     empty background when the bands start after the window does (the machine did not exist yet)."""
     shown = {band.status for band in bands}
-    items = [(s, BAND_LABELS[s], BAND_COLOURS[s]) for s in (CONNECTED, DISCONNECTED, EXPIRED, AWAITING) if s in shown]
+    items = [(s, status_name(s), BAND_COLOURS[s]) for s in (CONNECTED, DISCONNECTED, EXPIRED, AWAITING) if s in shown]
     if now is not None and (not bands or bands[0].start > now - timedelta(days=days)):
         items.append(("", "Not registered yet", NO_DATA_COLOUR))
     return items

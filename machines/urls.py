@@ -1,6 +1,6 @@
 from django.urls import path
 
-from machines import views, views_graph
+from machines import views, views_graph, views_machine, views_resource_groups
 
 app_name = "machines"
 
@@ -12,14 +12,14 @@ urlpatterns = [
     path("portal/machines/export.csv", views.machine_export, name="machine-export"),
     path("portal/machines/assign-tags", views.machine_assign_tags, name="machine-assign-tags"),
     path("portal/machines/delete", views.machine_delete, name="machine-delete"),
-    path(MACHINE, views.machine_detail, name="machine-detail"),
-    path(f"{MACHINE}/tags", views.machine_tags, name="machine-tags"),
-    path("portal/resourcegroups", views.resource_group_list, name="resource-group-list"),
+    path(MACHINE, views_machine.machine_detail, name="machine-detail"),
+    path(f"{MACHINE}/tags", views_machine.machine_tags, name="machine-tags"),
+    path("portal/resourcegroups", views_resource_groups.resource_group_list, name="resource-group-list"),
     path("portal/resourcegraph", views_graph.resource_graph_explorer, name="resource-graph"),
     path("portal/resourcegraph/export.csv", views_graph.resource_graph_csv, name="resource-graph-csv"),
     path(
         "portal/subscriptions/<str:subscription_id>/resourceGroups/<str:resource_group>/delete",
-        views.resource_group_delete,
+        views_resource_groups.resource_group_delete,
         name="resource-group-delete",
     ),
 ]

@@ -1,42 +1,37 @@
-"""Portal pages of the Machines blade: machine list, machine Overview, resource groups.
+"""Portal pages of the Machines blade: the machine list (full page, HTMX rows, CSV) and its bulk commands.
 
 Each view parses its input, calls selectors or one service, and renders. The request's "now" comes from
-``request_now()`` (one place, so tests can freeze it) and every status on a page is derived at that instant.
+``request_now()`` (one place, so tests can freeze it) and every status on a page is derived at that instant, with the
+words of ``machines.status.VOCABULARY``. The machine Overview is ``views_machine``, resource groups
+``views_resource_groups``.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.safestring import mark_safe
-from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from django.views.decorators.http import require_POST, require_safe
 
 from arcportal.exceptions import ApplicationError
 from arcportal.forms import parse_id
 from arcportal.htmx import is_partial
-from machines import selectors, services, timeline
+from machines import selectors, services
+from machines import status as rules
 from machines.choices import OsType
 from machines.conf import status_thresholds
 from machines.csv_export import csv_line
 from machines.filters import SORTS, STATUS_CHOICES
-from machines.forms import (
-    MachineAssignTagsForm,
-    MachineDeleteForm,
-    ResourceGroupCreateForm,
-    ResourceGroupDeleteForm,
-    tag_formset,
-)
+from machines.forms import MachineAssignTagsForm, MachineDeleteForm
 from machines.regions import REGION_CHOICES, display_name
-from machines.status import derive_status, portal_label
-from machines.templatetags.machines import status_badge, status_css
+from machines.templatetags.machines import status_badge
 
 CSV_CHUNK = 2000
 # Columns of the grid, in order: (sort key or None, header).
@@ -101,7 +96,7 @@ def _machine_rows(machines, now: datetime) -> list[dict]:
             {
                 "pk": machine.pk,
                 "name": machine.name,
-                "url": machine_url(machine),
+                "url": machine.get_absolute_url(),
                 "status": machine.derived_status,
                 "badge": status_badge(machine.derived_status),
                 "resource_group": machine.resource_group.name,
@@ -184,7 +179,7 @@ def _count_items(params: QueryDict, counts: dict[str, int]) -> list[dict]:
             {
                 "key": value.lower(),
                 "label": label,
-                "css": f"status {status_css(value)}",
+                "css": f"status {rules.status_css(value)}",
                 "count": counts[value],
                 "active": current.casefold() in (value.casefold(), label.casefold()),
                 "url": "?" + _with(params, status=value, page=None),
@@ -264,11 +259,11 @@ def machine_export(request: HttpRequest) -> HttpResponse:
     def rows():
         yield csv_line(header)
         for machine in selectors.machine_list_columns(queryset=filterset.qs).iterator(chunk_size=CSV_CHUNK):
-            status = derive_status(last_heartbeat_at=machine.last_heartbeat_at, now=now, thresholds=thresholds)
+            status = rules.derive_status(last_heartbeat_at=machine.last_heartbeat_at, now=now, thresholds=thresholds)
             tags = "; ".join(f"{tag.key}={tag.value}" for tag in machine.tag_set.all())
             cells = [
                 machine.name,
-                portal_label(status),
+                rules.portal_label(status),
                 machine.resource_group.name,
                 machine.resource_group.subscription.display_name,
                 display_name(machine.location),
@@ -336,165 +331,3 @@ def machine_delete(request: HttpRequest) -> HttpResponse:
     names = ", ".join(machine.name for machine in machines[:5]) + ("…" if len(machines) > 5 else "")
     messages.success(request, f"Deleted {len(machines)} machine{'s' if len(machines) != 1 else ''}: {names}.")
     return redirect(_next_list_url(request))
-
-
-# --- Machine Overview -------------------------------------------------------------------------------------------
-
-
-def _machine_or_404(subscription_id: str, resource_group: str, name: str):
-    subscription = selectors.subscription_get(subscription_id=subscription_id)
-    group = subscription and selectors.resource_group_get(subscription=subscription, name=resource_group)
-    machine = group and selectors.machine_get(resource_group=group, name=name)
-    if not machine:
-        raise Http404(f"The machine '{name}' was not found in resource group '{resource_group}'.")
-    return machine
-
-
-def machine_url(machine, *, page: str = "machine-detail") -> str:
-    group = machine.resource_group
-    kwargs = {"subscription_id": group.subscription.subscription_id, "resource_group": group.name, "name": machine.name}
-    return reverse(f"machines:{page}", kwargs=kwargs)
-
-
-def _tags_context(machine, *, formset=None, editing=False) -> dict:
-    tags = selectors.machine_tags(machine)
-    if editing and formset is None:
-        formset = tag_formset(initial=tags, extra=3)
-    return {
-        "machine": machine,
-        "tags": tags,
-        "tag_formset": formset,
-        "editing": editing,
-        "tags_url": machine_url(machine, page="machine-tags"),
-        "detail_url": machine_url(machine),
-    }
-
-
-def _machine_detail_context(request: HttpRequest, machine, *, tags_context: dict | None = None) -> dict:
-    now = request_now()
-    (machine,) = selectors.machines_with_status(machines=[machine], now=now)
-    thresholds = status_thresholds()
-    since = now - timedelta(days=timeline.DEFAULT_DAYS)
-    window_events = selectors.machine_status_events_since(machine=machine, since=since)
-    bands = timeline.status_bands(
-        events=[(event.at, event.from_status, event.to_status) for event in window_events],
-        last_heartbeat_at=machine.last_heartbeat_at,
-        now=now,
-        thresholds=thresholds,
-        created_at=machine.created_at,
-    )
-    return {
-        "machine": machine,
-        "now": now,
-        "detail_url": machine_url(machine),
-        "refresh_seconds": settings.ARC_LIST_REFRESH_SECONDS,
-        "location_name": display_name(machine.location),
-        "events": selectors.machine_status_events(machine=machine, limit=50),
-        "timeline_svg": mark_safe(timeline.timeline_svg(bands=bands, now=now)),  # built from escaped parts only
-        "timeline_legend": timeline.legend(bands, now=now),
-        "delete_form": None,
-        **(tags_context or _tags_context(machine, editing=request.GET.get("edit_tags") == "1")),
-    }
-
-
-@require_safe
-def machine_detail(request: HttpRequest, subscription_id: str, resource_group: str, name: str) -> HttpResponse:
-    """ "<name> | Overview". An HTMX poll of the same URL gets only the status badge."""
-    machine = _machine_or_404(subscription_id, resource_group, name)
-    if is_partial(request):
-        (machine,) = selectors.machines_with_status(machines=[machine], now=request_now())
-        context = {"machine": machine, "detail_url": machine_url(machine)}
-        context["refresh_seconds"] = settings.ARC_LIST_REFRESH_SECONDS
-        return render(request, "machines/partials/machine_status_badge.html", context)
-    return render(request, "machines/machine_detail.html", _machine_detail_context(request, machine))
-
-
-@require_http_methods(["GET", "POST"])
-def machine_tags(request: HttpRequest, subscription_id: str, resource_group: str, name: str) -> HttpResponse:
-    """The Overview's tags, edited in place: GET ``?edit=1`` gives the editor, POST saves the whole set."""
-    machine = _machine_or_404(subscription_id, resource_group, name)
-    if request.method == "GET":
-        if not is_partial(request):
-            suffix = "?edit_tags=1" if request.GET.get("edit") == "1" else ""
-            return redirect(machine_url(machine) + suffix)
-        context = _tags_context(machine, editing=request.GET.get("edit") == "1")
-        return render(request, "machines/partials/machine_tags.html", context)
-
-    formset = tag_formset(data=request.POST, extra=0)
-    if formset.is_valid():
-        try:
-            services.machine_update_tags(machine=machine, tags=formset.tags())
-        except ApplicationError as exc:
-            formset.non_form_errors().append(exc.message)
-        else:
-            machine = selectors.machine_get_by_id(pk=machine.pk)  # the prefetched tags are stale now
-            if is_partial(request):
-                return render(request, "machines/partials/machine_tags.html", _tags_context(machine))
-            messages.success(request, f"Saved the tags of {machine.name}.")
-            return redirect(machine_url(machine))
-    tags_context = _tags_context(machine, formset=formset, editing=True)
-    if is_partial(request):
-        return render(request, "machines/partials/machine_tags.html", tags_context, status=400)
-    context = _machine_detail_context(request, machine, tags_context=tags_context)
-    return render(request, "machines/machine_detail.html", context, status=400)
-
-
-# --- Resource groups --------------------------------------------------------------------------------------------
-
-
-def _resource_group_page(request: HttpRequest, *, form=None, formset=None, status: int = 200) -> HttpResponse:
-    subscriptions = selectors.subscription_list()
-    creating = form is not None or request.GET.get("create") == "1"
-    if creating and form is None:
-        form = ResourceGroupCreateForm(subscriptions=subscriptions)
-        formset = tag_formset()
-    context = {
-        "resource_groups": selectors.resource_group_list(),
-        "form": form,
-        "tag_formset": formset,
-        "creating": creating,
-    }
-    return render(request, "machines/resource_group_list.html", context, status=status)
-
-
-@require_http_methods(["GET", "POST"])
-def resource_group_list(request: HttpRequest) -> HttpResponse:
-    """Resource groups with their machine counts; ``?create=1`` opens the *Create a resource group* panel."""
-    if request.method == "GET":
-        return _resource_group_page(request)
-    form = ResourceGroupCreateForm(request.POST, subscriptions=selectors.subscription_list())
-    formset = tag_formset(data=request.POST)
-    if not (form.is_valid() and formset.is_valid()):
-        return _resource_group_page(request, form=form, formset=formset, status=400)
-    try:
-        group = services.resource_group_create(
-            subscription=form.cleaned_data["subscription"],
-            name=form.cleaned_data["name"],
-            location=form.cleaned_data["location"],
-            tags=formset.tags(),
-        )
-    except ApplicationError as exc:
-        form.add_error("name" if exc.code == "ResourceGroupExists" else None, exc.message)
-        return _resource_group_page(request, form=form, formset=formset, status=409 if exc.status == 409 else 400)
-    messages.success(request, f"Created resource group '{group.name}' in {display_name(group.location)}.")
-    return redirect("machines:resource-group-list")
-
-
-@require_http_methods(["GET", "POST"])
-def resource_group_delete(request: HttpRequest, subscription_id: str, resource_group: str) -> HttpResponse:
-    """Azure's *Delete a resource group*: type its name; its machines are deleted with it."""
-    subscription = selectors.subscription_get(subscription_id=subscription_id)
-    group = subscription and selectors.resource_group_get(subscription=subscription, name=resource_group)
-    if not group:
-        raise Http404(f"The resource group '{resource_group}' was not found.")
-    machine_count = selectors.resource_group_machine_count(resource_group=group)
-    form = ResourceGroupDeleteForm(request.POST or None, resource_group_name=group.name)
-    if request.method == "POST" and form.is_valid():
-        deleted = services.resource_group_delete(resource_group=group, actor=request.user.get_username())
-        messages.success(
-            request, f"Deleted resource group '{group.name}' and its {deleted} machine{'s' if deleted != 1 else ''}."
-        )
-        return redirect("machines:resource-group-list")
-    context = {"group": group, "form": form, "machine_count": machine_count}
-    status = 400 if request.method == "POST" else 200
-    return render(request, "machines/resource_group_delete.html", context, status=status)

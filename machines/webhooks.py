@@ -30,6 +30,8 @@ from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
+from arcportal.arm import ids
+from arcportal.celery import app as celery_app
 from arcportal.crypto import decrypt_text, encrypt_text
 from arcportal.exceptions import Invalid, NotFound
 from machines import egress
@@ -44,6 +46,8 @@ DELIVERY_TIMEOUT_SECONDS = 10.0
 MAX_ERROR_LENGTH = 2000
 # Tests swap in an ``httpx.MockTransport``; None means real network I/O.
 DELIVERY_TRANSPORT: httpx.BaseTransport | None = None
+# The Celery name of the delivery task (machines/tasks.py).
+DELIVER_TASK = "machines.tasks.webhook_deliver_task"
 # A delivery never attempted this long after it was written is enqueued again (webhook_deliveries_requeue_stale).
 STALE_AFTER = timedelta(minutes=5)
 
@@ -120,10 +124,7 @@ def _iso(value: datetime) -> str:
 
 def status_event_payload(*, event, machine: dict) -> dict:
     """The JSON body: Event Grid's envelope (id, eventType, subject, eventTime, data)."""
-    resource_id = (
-        f"/subscriptions/{machine['subscription_guid']}/resourceGroups/{machine['resource_group_name']}"
-        f"/providers/Microsoft.HybridCompute/machines/{machine['name']}"
-    )
+    resource_id = ids.machine_id(str(machine["subscription_guid"]), machine["resource_group_name"], machine["name"])
     return {
         "id": f"status-event-{event.id}",
         "eventType": EVENT_TYPE,
@@ -187,10 +188,12 @@ def webhook_deliveries_create(*, events: Sequence) -> list[int]:
 
 
 def webhook_deliveries_enqueue(*, delivery_ids: Sequence[int]) -> None:
-    from machines.tasks import webhook_deliver_task
-
+    """One ``webhook_deliver_task`` per delivery, addressed by its Celery name: the tasks module imports these
+    services (the sweep, the flush), so the services never import it back (``MachinesConfig.ready`` registers it in
+    every process; a name that is not registered raises ``KeyError`` here instead of sending nothing)."""
+    task = celery_app.tasks[DELIVER_TASK]
     for delivery_id in delivery_ids:
-        webhook_deliver_task.delay(delivery_id)
+        task.delay(delivery_id)
 
 
 def webhook_deliveries_requeue_stale(*, now: datetime, older_than: timedelta = STALE_AFTER) -> int:

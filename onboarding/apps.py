@@ -6,8 +6,7 @@ class OnboardingConfig(AppConfig):
     verbose_name = "Onboarding"
 
     def ready(self) -> None:
-        from arcportal import bootstrap_steps
-        from onboarding import pki
+        from machines.panels import machine_panel_register
+        from onboarding.selectors import machine_onboarding_panel
 
-        if pki.ensure_pki not in bootstrap_steps.STEPS:
-            bootstrap_steps.register(pki.ensure_pki)
+        machine_panel_register(machine_onboarding_panel)  # the Overview's "Connected Machine agent" panel

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django import forms
 
+from arcportal.arm import ids
 from arcportal.forms import GuardedForm
+from identity import selectors as identity_selectors
 from machines import selectors as machine_selectors
 from machines import validation
 from machines.regions import REGION_CHOICES
-from onboarding import selectors
 from onboarding.scripts import OS_CHOICES, OS_LINUX, validate_guid, validate_proxy_url
 
 MODE_SINGLE = "single"
@@ -112,7 +113,7 @@ class BasicsForm(GuardedForm):
         )
         if not groups:
             self.fields["resource_group_mode"].initial = RG_NEW
-        self.principals = list(selectors.service_principal_list_usable()) if mode == MODE_SCALE else []
+        self.principals = list(identity_selectors.service_principal_list_usable()) if mode == MODE_SCALE else []
         self.fields["service_principal"].choices = [("", "Select a service principal")] + [
             (str(p.client_id), f"{p.display_name} ({p.client_id})") for p in self.principals
         ]
@@ -159,7 +160,7 @@ class BasicsForm(GuardedForm):
                 self.add_error("new_resource_group", str(exc))
             else:
                 cleaned["new_resource_group"] = name
-                if subscription and machine_selectors.resource_group_get(subscription=subscription, name=name):
+                if subscription and self._group_named(subscription, name, fold=True):
                     self.add_error(
                         "new_resource_group",
                         f"A resource group named '{name}' already exists: choose it under existing resource groups.",
@@ -168,9 +169,7 @@ class BasicsForm(GuardedForm):
             name = cleaned.get("resource_group") or ""
             if not name:
                 self.add_error("resource_group", "Select a resource group, or create a new one.")
-            elif subscription and not any(
-                g.name == name and g.subscription_id == subscription.pk for g in self.resource_groups
-            ):
+            elif subscription and self._group_named(subscription, name) is None:
                 self.add_error("resource_group", f"The resource group '{name}' is not in this subscription.")
         if self.mode == MODE_SCALE:
             self._clean_service_principal(cleaned)
@@ -198,7 +197,23 @@ class BasicsForm(GuardedForm):
             except ValueError as exc:
                 self.add_error("service_principal_id", str(exc))
 
+    def _group_named(self, subscription, name: str, *, fold: bool = False):
+        """The group of ``subscription`` called ``name`` among those this form listed (no query: the subscriptions
+        and groups are read once per request, in ``__init__``); ``fold`` compares names as ARM does."""
+        key = ids.fold_name(name) if fold else name
+        for group in self.resource_groups:
+            if group.subscription_id == subscription.pk and (ids.fold_name(group.name) if fold else group.name) == key:
+                return group
+        return None
+
     # --- What the wizard needs after validation ------------------------------------------------------------------
+
+    @property
+    def chosen_resource_group(self):
+        """The existing group chosen (``None`` when a new one is to be created)."""
+        if self.cleaned_data["resource_group_mode"] == RG_NEW:
+            return None
+        return self._group_named(self.cleaned_data["subscription"], self.cleaned_data["resource_group"])
 
     @property
     def resource_group_name(self) -> str:

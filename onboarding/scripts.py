@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.template import engines
 
+from identity import pki
 from machines import validation
 from onboarding import quoting
 
@@ -135,8 +136,6 @@ def render_onboarding_script(
     ca_fingerprint: str | None = None,
 ) -> str:
     """The script text for ``options``. ``base_url``/``ca_fingerprint`` default to this portal's."""
-    from onboarding import pki
-
     options = options.validated()
     base_url = (base_url or settings.ARC_PUBLIC_BASE_URL).rstrip("/")
     if urlsplit(base_url).scheme != "https":

@@ -10,16 +10,20 @@ import dataclasses
 import logging
 import uuid
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
 
-from arcportal.exceptions import Invalid, NotFound
+from arcportal.exceptions import ApplicationError, Invalid, NotFound
+from identity.models import Role
+from identity.service_principals import service_principal_create
 from machines import selectors as machine_selectors
+from machines.models import ResourceGroup, Subscription
 from machines.services import resource_group_create
-from onboarding.models import OnboardingFailure, Role, ScriptGeneration
+from onboarding.models import OnboardingFailure, ScriptGeneration
 from onboarding.scripts import ScriptOptions, render_onboarding_script
 
 logger = logging.getLogger(__name__)
@@ -39,10 +43,33 @@ class GeneratedScript:
         return f"GeneratedScript({self.generation.correlation_id}, {self.options.os})"
 
 
+class ScriptOptionError(ApplicationError):
+    """A script could not be generated because of one of its options: ``option`` names which one
+    (``subscription``, ``resource_group``, ``service_principal``; ``None`` for the options as a whole), so a caller
+    routes the message by type, never by its text. ``status`` and ``code`` are those of the error it wraps."""
+
+    def __init__(self, cause: ApplicationError, *, option: str | None) -> None:
+        super().__init__(cause.message, code=cause.code, target=option)
+        self.status = cause.status
+        self.option = option
+
+
+@contextmanager
+def _option(option: str | None):
+    try:
+        yield
+    except ScriptOptionError:
+        raise
+    except ApplicationError as exc:
+        raise ScriptOptionError(exc, option=option) from exc
+
+
 @transaction.atomic
 def script_generation_create(
     *,
     options: ScriptOptions,
+    subscription: Subscription | None = None,
+    resource_group: ResourceGroup | None = None,
     user=None,
     created_by_name: str = "",
     create_resource_group: bool = False,
@@ -50,38 +77,45 @@ def script_generation_create(
 ) -> GeneratedScript:
     """Generate one onboarding script with a new correlation id.
 
-    ``create_resource_group``: create ``options.resource_group`` (in ``options.location``) first; otherwise it must
-    exist. ``new_service_principal_name``: create a service principal (role Azure Connected Machine Onboarding, scope
-    the resource group: it can onboard servers there and nowhere else) and put its id and secret in the script.
-    The secret is never stored in ``options``.
+    ``subscription`` / ``resource_group``: the rows ``options`` name, when the caller has them already (the wizard's
+    form read them once for the request); looked up otherwise. ``create_resource_group``: create
+    ``options.resource_group`` (in ``options.location``) first; otherwise it must exist. ``new_service_principal_name``:
+    create a service principal (role Azure Connected Machine Onboarding, scope the resource group: it can onboard
+    servers there and nowhere else) and put its id and secret in the script. The secret is never stored in
+    ``options``. Every refusal is a ``ScriptOptionError`` naming the option at fault.
     """
-    try:
-        options = options.validated()
-    except ValueError as exc:
-        raise Invalid(str(exc)) from exc
-    subscription = machine_selectors.subscription_get(subscription_id=options.subscription_id)
-    if subscription is None:
-        raise NotFound(f"The subscription '{options.subscription_id}' could not be found.", target="subscription")
-    if create_resource_group:
-        group = resource_group_create(subscription=subscription, name=options.resource_group, location=options.location)
-    else:
-        group = machine_selectors.resource_group_get(subscription=subscription, name=options.resource_group)
-    if group is None:
-        raise NotFound(
-            f"Resource group '{options.resource_group}' could not be found.",
-            code="ResourceGroupNotFound",
-            target="resource_group",
-        )
+    with _option(None):
+        try:
+            options = options.validated()
+        except ValueError as exc:
+            raise Invalid(str(exc)) from exc
+    with _option("subscription"):
+        if subscription is None:
+            subscription = machine_selectors.subscription_get(subscription_id=options.subscription_id)
+        if subscription is None:
+            raise NotFound(f"The subscription '{options.subscription_id}' could not be found.")
+    with _option("resource_group"):
+        if create_resource_group:
+            group = resource_group_create(
+                subscription=subscription, name=options.resource_group, location=options.location
+            )
+        else:
+            group = resource_group or machine_selectors.resource_group_get(
+                subscription=subscription, name=options.resource_group
+            )
+        if group is None:
+            raise NotFound(
+                f"Resource group '{options.resource_group}' could not be found.", code="ResourceGroupNotFound"
+            )
     service_principal_created = False
     if new_service_principal_name:
-        from onboarding.service_principals import service_principal_create
-
-        created = service_principal_create(
-            display_name=new_service_principal_name,
-            role=Role.ONBOARDING,
-            scope=group.arm_id,
-            created_by=user if getattr(user, "pk", None) else None,
-        )
+        with _option("service_principal"):
+            created = service_principal_create(
+                display_name=new_service_principal_name,
+                role=Role.ONBOARDING,
+                scope=group.arm_id,
+                created_by=user if getattr(user, "pk", None) else None,
+            )
         options = dataclasses.replace(
             options,
             service_principal_id=str(created.service_principal.client_id),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.armclient import arm, arm_as, sp_token, user_token  # noqa: F401  (fixtures of the ARM plane)
 from tests.clockshift import sitecustomize as clockshift
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
@@ -28,7 +29,7 @@ def clock_shift(request):
     if not days:
         yield 0
         return
-    from onboarding import pki
+    from identity import pki
 
     pki.ensure_pki()  # the test PKI is made on the real clock, which curl checks it against (see clockshift)
     seconds = days * 86400
@@ -66,7 +67,7 @@ def frozen_clock(now):
 
 @pytest.fixture
 def tenant(db):
-    from machines.services import tenant_ensure
+    from identity.services import tenant_ensure
 
     return tenant_ensure()
 

@@ -165,7 +165,8 @@ def served(clone):
 
 def test_every_documented_command_runs_verbatim_in_a_fresh_clone_after_make_run(clone, served):
     lookup = (
-        "from machines.selectors import *; print('ids', tenant_get().tenant_id, subscription_list()[0].subscription_id)"
+        "from identity.selectors import tenant_get; from machines.selectors import subscription_list; "
+        "print('ids', tenant_get().tenant_id, subscription_list()[0].subscription_id)"
     )
     output = run([".venv/bin/python", "manage.py", "shell", "-c", lookup], clone).stdout
     facts = re.search(r"^ids (\S+) (\S+)$", output, re.MULTILINE).groups()

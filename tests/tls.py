@@ -47,7 +47,7 @@ class TLSLiveServer:
 def start_tls_live_server(host: str = "127.0.0.1") -> tuple[TLSLiveServer, list]:
     from django.contrib.staticfiles.handlers import StaticFilesHandler
 
-    from onboarding import pki
+    from identity import pki
 
     pki.ensure_pki()
     directory = Path(settings.ARC_PKI_DIR)

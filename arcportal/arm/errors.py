@@ -1,8 +1,11 @@
-"""The only way errors leave the ARM plane: ``{"error": {"code", "message", "target"?, "details"?}}``.
+"""The only way errors leave the ARM plane, the agent plane and the identity endpoints.
 
-``arm_exception_handler`` is DRF's ``EXCEPTION_HANDLER``. It never returns DRF's ``{"detail": …}`` shape and never
-HTML (API-CONTRACT.md §3 "Error body", §8.5–8.6). ``arm_error_response`` builds the same body for code paths outside
-DRF (the method dispatcher's 405, for instance).
+* ARM (and agent plane): ``{"error": {"code", "message", "target"?, "details"?}}``. ``arm_exception_handler`` is
+  DRF's ``EXCEPTION_HANDLER``; it never returns DRF's ``{"detail": …}`` shape and never HTML (API-CONTRACT.md §3
+  "Error body", §8.5–8.6). ``arm_error_response`` builds the same body as a plain Django response, for code paths
+  outside DRF (the method dispatcher's 405, the agent plane, Django's own error handlers, the input guard).
+* OAuth 2.0 (identity endpoints): ``{"error", "error_description"}`` with ``Cache-Control: no-store``
+  (RFC 6749 §5.2), built by ``oauth_error_response`` only.
 """
 
 from __future__ import annotations
@@ -41,22 +44,38 @@ class ArmAuthenticationFailed(exceptions.AuthenticationFailed):
 
 
 def error_body(
-    code: str, message: str, *, target: str | None = None, details: Sequence[Mapping[str, Any]] | None = None
+    code: str,
+    message: str,
+    *,
+    target: str | None = None,
+    details: Sequence[Mapping[str, Any]] | Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """``details`` is ARM's list of error objects, or (the agent plane's failure log) a field → messages mapping."""
     error: dict[str, Any] = {"code": code, "message": message}
     if target:
         error["target"] = target
     if details:
-        error["details"] = list(details)
+        error["details"] = dict(details) if isinstance(details, Mapping) else list(details)
     return {"error": error}
 
 
-def arm_error_response(code: str, message: str, *, status: int, target: str | None = None, headers=None):
+def arm_error_response(
+    code: str, message: str, *, status: int, target: str | None = None, details=None, headers=None
+) -> JsonResponse:
     """The same body as the exception handler, as a plain Django response (usable outside DRF views)."""
-    response = JsonResponse(error_body(code, message, target=target), status=status)
+    response = JsonResponse(error_body(code, message, target=target, details=details), status=status)
     response["Content-Type"] = CONTENT_TYPE
     for name, value in (headers or {}).items():
-        response[name] = value
+        response[name] = str(value)
+    return response
+
+
+def oauth_error_response(error: str, description: str, *, status: int = 400, headers=None) -> JsonResponse:
+    """An OAuth 2.0 error (RFC 6749 §5.2): ``{"error": error, "error_description": description}``, never cached."""
+    response = JsonResponse({"error": error, "error_description": description}, status=status)
+    response["Cache-Control"] = "no-store"
+    for name, value in (headers or {}).items():
+        response[name] = str(value)
     return response
 
 

@@ -3,14 +3,13 @@
 * ``ArmEndpointEnumerator`` expands ``arm_route`` dispatchers into one operation per method, under the ARM path
   template (``/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}``) instead of the ``(?i)`` regex.
 * ``ArmAutoSchema`` adds the required ``api-version`` query parameter and uses each view's ARM ``operation_id``.
-* ``BearerTokenScheme`` documents the bearer JWT and where to get one (the token endpoint).
+* The bearer JWT scheme is documented by ``identity.schema.BearerTokenScheme`` (identity owns authentication).
 * ``ErrorResponseSerializer`` is the ARM error body every documented error status returns.
 """
 
 from __future__ import annotations
 
 from django.urls import URLPattern
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.generators import EndpointEnumerator, SchemaGenerator
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter
@@ -89,19 +88,3 @@ class ArmAutoSchema(AutoSchema):
                 )
             )
         return parameters
-
-
-class BearerTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "arcportal.arm.authentication.BearerTokenAuthentication"
-    name = "bearer"
-
-    def get_security_definition(self, auto_schema):
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "bearerFormat": "JWT",
-            "description": (
-                "An access token from POST /{tenantId}/oauth2/v2.0/token (client_credentials with a service "
-                "principal), or `python manage.py issue_token --user NAME`."
-            ),
-        }

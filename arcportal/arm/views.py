@@ -1,8 +1,9 @@
 """Base class of every ARM operation view, and the per-path method dispatcher.
 
-* ``ArmApiView``: bearer authentication (401, never 403, for bad tokens), ``?api-version=`` required, JSON in and
-  ``application/json; charset=utf-8`` out whatever ``Accept`` says, ARM errors only, csrf-exempt (DRF views are, and
-  no session authentication runs here), ``require(action, scope)`` through ``arcportal.authz.can``.
+* ``ArmApiView``: bearer authentication (DRF's default class, named by ``settings.REST_FRAMEWORK``:
+  ``identity.authentication.BearerTokenAuthentication``; 401, never 403, for bad tokens), ``?api-version=`` required,
+  JSON in and ``application/json; charset=utf-8`` out whatever ``Accept`` says, ARM errors only, csrf-exempt (DRF
+  views are, and no session authentication runs here), ``require(action, scope)`` through ``arcportal.authz.can``.
 * ``arm_route({"GET": XGetApi, "PUT": XCreateOrUpdateApi, …})``: one URL, one view class per operation (named after
   its operationId); an unlisted method answers 405 with an ARM body. HEAD is answered by the ``HEAD`` entry when
   there is one (resource groups' ``check_existence``: 204/404), otherwise by the GET view without a body.
@@ -26,7 +27,6 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
-from arcportal.arm.authentication import BearerTokenAuthentication
 from arcportal.arm.errors import ArmError, arm_error_response
 from arcportal.arm.parsers import guarded_json
 from arcportal.arm.versioning import request_api_version
@@ -58,7 +58,7 @@ class AlwaysJSON(BaseContentNegotiation):
 
 
 class ArmApiView(APIView):
-    authentication_classes = [BearerTokenAuthentication]
+    # authentication_classes: DRF's default from settings (the composition root), so the core imports no app.
     permission_classes = [IsAuthenticated]
     renderer_classes = [ArmJSONRenderer]
     content_negotiation_class = AlwaysJSON

@@ -10,30 +10,29 @@ from machines.regions import display_name
 
 register = template.Library()
 
-# Status → (CSS class, the words next to the icon). Colour is never the only signal: each badge has its text.
-BADGES = {
-    rules.CONNECTED: ("status-connected", "Connected"),
-    rules.DISCONNECTED: ("status-disconnected", "Offline"),
-    rules.EXPIRED: ("status-expired", "Expired"),
-    rules.AWAITING: ("status-awaitingconnection", ""),
-}
-
 
 @register.filter
 def status_css(value: str) -> str:
-    return BADGES.get(value, ("status-unknown", ""))[0]
+    return rules.status_css(value)
 
 
 @register.filter
 def status_label(value: str) -> str:
-    """The portal's word for an ARM status: Connected, Offline, Expired; blank before the first heartbeat."""
-    return BADGES[value][1] if value in BADGES else rules.portal_label(value)
+    """The badge text of an ARM status: Connected, Offline, Expired; blank before the first heartbeat."""
+    return rules.portal_label(value or "")
+
+
+@register.filter
+def status_name(value: str) -> str:
+    """The portal's word for an ARM status, never blank ("Not connected yet" before the first heartbeat)."""
+    return rules.status_name(value or "")
 
 
 @register.filter
 def status_badge(value: str) -> str:
-    """``<span class="status status-connected">Connected</span>``; an awaiting machine has an empty badge."""
-    css, label = BADGES.get(value, ("status-unknown", rules.portal_label(value or "")))
+    """``<span class="status status-connected">Connected</span>``: colour and words from ``machines.status``
+    (colour is never the only signal); an awaiting machine has an empty badge, as in Azure."""
+    css, label = rules.status_css(value), rules.portal_label(value or "")
     if value == rules.AWAITING:
         return format_html('<span class="status {}" title="Waiting for the agent\'s first heartbeat"></span>', css)
     return format_html('<span class="status {}">{}</span>', css, label)
@@ -47,9 +46,7 @@ def region_name(value: str) -> str:
 @register.simple_tag
 def machine_detail_url(machine) -> str:
     """The Overview page of a machine (its resource id under /portal/)."""
-    from machines.views import machine_url
-
-    return machine_url(machine)
+    return machine.get_absolute_url()
 
 
 @register.filter

@@ -146,8 +146,8 @@ def resource_group(subscription):
 @pytest.fixture
 def make_service_principal(subscription):
     """``make_service_principal(**kw)`` → (ServicePrincipal, secret) with the onboarding role on the subscription."""
-    from onboarding.models import Role
-    from onboarding.service_principals import service_principal_create
+    from identity.models import Role
+    from identity.service_principals import service_principal_create
 
     def make(**kwargs):
         options = {

@@ -8,11 +8,11 @@ import pytest
 from azcmagent import identity
 from cryptography import x509
 
+from identity.models import Role
+from identity.service_principals import service_principal_create
+from identity.tokens import issue_app_token
 from machines.models import Machine
 from machines.services import machine_register, resource_group_create
-from onboarding.models import Role
-from onboarding.service_principals import service_principal_create
-from onboarding.tokens import issue_app_token
 
 pytestmark = pytest.mark.django_db
 

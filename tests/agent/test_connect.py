@@ -187,7 +187,7 @@ def test_connect_again_after_an_interrupted_connect_proves_the_key_it_kept(
 def test_disconnect_deletes_the_resource_and_the_local_identity(
     make_agent, make_service_principal, subscription, tenant, resource_group
 ):
-    from onboarding.models import Role
+    from identity.models import Role
 
     sp, secret = make_service_principal()
     agent = make_agent(AZCMAGENT_NO_SERVICE="1")
@@ -221,8 +221,8 @@ def test_a_secret_that_starts_with_a_dash_is_taken_as_the_value(make_agent, subs
 def test_an_unusable_service_principal_fails_with_a_clear_message_and_creates_nothing(
     case, expected_code, make_agent, make_service_principal, subscription, tenant, resource_group
 ):
+    from identity.service_principals import service_principal_authenticate, service_principal_revoke
     from machines.services import resource_group_create
-    from onboarding.service_principals import service_principal_authenticate, service_principal_revoke
 
     if case == "expired":
         sp, secret = make_service_principal(
@@ -297,7 +297,7 @@ def test_the_service_stops_with_a_clear_log_line_when_the_machine_is_deleted(
 
 
 def test_connect_with_an_access_token(make_agent, subscription, tenant, resource_group, admin_user):
-    from onboarding.tokens import issue_user_token
+    from identity.tokens import issue_user_token
 
     token = issue_user_token(user=admin_user, tenant_id=str(tenant.tenant_id), issuer="https://test").access_token
     agent = make_agent(AZCMAGENT_NO_SERVICE="1")

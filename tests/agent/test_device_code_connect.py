@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from identity.device_codes import device_code_approve, device_code_deny
+from identity.models import DeviceCode
 from machines.models import Machine
-from onboarding.device_codes import device_code_approve, device_code_deny
-from onboarding.models import DeviceCode
 from tests.agent.conftest import SIGN_IN, OutputReader, connect_args
 
 pytestmark = pytest.mark.integration

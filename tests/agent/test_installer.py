@@ -38,7 +38,7 @@ def test_the_wheel_is_a_valid_pure_python_wheel_of_the_agent(client):
 
 
 def test_the_wheel_follows_the_agent_sources(settings, tmp_path, monkeypatch):
-    from onboarding.api import agent_downloads
+    from onboarding import downloads as agent_downloads
 
     settings.VAR_DIR = tmp_path
     first = agent_downloads.wheel_path()
@@ -92,10 +92,10 @@ def test_the_linux_installer_refuses_http_and_a_missing_ca(client, tmp_path):
 def test_the_at_scale_script_installs_the_agent_and_the_machine_is_connected_within_two_seconds(
     tls_live_server, db_lock, subscription, tenant, settings, tmp_path
 ):
+    from identity.models import Role
+    from identity.service_principals import service_principal_create
     from machines.services import resource_group_create
-    from onboarding.models import Role
     from onboarding.scripts import ScriptOptions, render_onboarding_script
-    from onboarding.service_principals import service_principal_create
 
     resource_group_create(subscription=subscription, name="arc-fleet", location="westeurope")
     created = service_principal_create(display_name="fleet", role=Role.ONBOARDING, scope=subscription.arm_id)

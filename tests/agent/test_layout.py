@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.astutil import parse
+
 AGENT = Path(__file__).resolve().parents[2] / "agent" / "azcmagent"
 PORTAL_PACKAGES = (
     "django",
@@ -23,7 +25,7 @@ SOURCES = sorted(p for p in AGENT.rglob("*.py") if "__pycache__" not in p.parts)
 
 def _imported(path: Path) -> set[str]:
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):  # imports inside functions count too
+    for node in ast.walk(parse(path)):  # imports inside functions count too (tests.astutil: see its docstring)
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

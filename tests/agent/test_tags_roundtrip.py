@@ -15,10 +15,10 @@ from azcmagent.tags import parse_tags
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from identity.tokens import issue_user_token
 from machines.models import Machine
 from machines.services import resource_group_create
 from onboarding.quoting import format_tags
-from onboarding.tokens import issue_user_token
 
 pytestmark = pytest.mark.django_db
 

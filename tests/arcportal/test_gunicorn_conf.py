@@ -10,7 +10,7 @@ import ssl
 from gunicorn.config import Config
 
 from arcportal import gunicorn_conf
-from onboarding import pki
+from identity import pki
 
 
 def _config(tmp_path) -> Config:

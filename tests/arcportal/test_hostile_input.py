@@ -22,7 +22,7 @@ from rest_framework import serializers
 
 from arcportal import textguard
 from machines.api import serializers as s
-from tests.arm.conftest import API, RG_API, ArmClient, machine_path, rg_path, user_token  # noqa: F401
+from tests.armclient import API, RG_API, ArmClient, machine_path, rg_path, user_token  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -59,9 +59,9 @@ def fingerprint() -> dict[str, list]:
 @pytest.fixture
 def world(subscription, user_token):  # noqa: F811
     """One of everything a portal page can show a form for."""
+    from identity.device_codes import device_code_issue
+    from identity.service_principals import service_principal_create
     from machines.webhooks import webhook_create
-    from onboarding.device_codes import device_code_issue
-    from onboarding.service_principals import service_principal_create
 
     arm = ArmClient(user_token)
     assert arm.put(f"{rg_path(subscription, 'rg-walk')}?{RG_API}", {"location": "eastus"}).status_code == 201

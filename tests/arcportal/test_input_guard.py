@@ -11,9 +11,10 @@ import json
 import pytest
 from django.test import Client
 
+from identity.models import DeviceCode
 from machines.models import Extension, Machine, MachineTag, ResourceGroup
-from onboarding.models import DeviceCode, OnboardingFailure
-from tests.arm.conftest import API, RG_API, ArmClient, machine_path, rg_path, user_token  # noqa: F401
+from onboarding.models import OnboardingFailure
+from tests.armclient import API, RG_API, ArmClient, machine_path, rg_path, user_token  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from onboarding.device_codes import device_code_issue
+from identity.device_codes import device_code_issue
 from onboarding.models import OnboardingFailure
 
 pytestmark = pytest.mark.django_db
@@ -32,7 +32,7 @@ def test_healthz_reports_the_cache_and_stays_up(client, redis_down):
 
 def test_a_failure_report_is_accepted_and_still_rate_limited(client, redis_down, settings):
     """Issue 10, item 11: the limit does not fail open; each process counts in its own bounded memory."""
-    from onboarding.api import his
+    from agentplane import views_log as his
 
     his._local.clear()  # this process's fallback counters start empty
     settings.ARC_HIS_LOG_RATE_LIMIT = 3

@@ -114,8 +114,8 @@ def test_generate_a_linux_script_with_proxy_and_tags(signed_in_page, live_server
 def test_multiple_servers_windows_script_with_a_new_service_principal(
     signed_in_page, live_server, screenshot, subscription
 ):
+    from identity.models import ServicePrincipal
     from machines.services import resource_group_create
-    from onboarding.models import ServicePrincipal
 
     resource_group_create(subscription=subscription, name="existing-rg", location="eastus")
     page = signed_in_page

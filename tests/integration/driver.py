@@ -26,12 +26,12 @@ def main() -> None:
     django.setup()
     from django.utils import timezone
 
+    from identity.services import tenant_ensure
     from machines.models import Machine, MachineStatusEvent
     from machines.services import (
         machine_record_heartbeat,
         resource_group_create,
         subscription_ensure_default,
-        tenant_ensure,
     )
     from machines.webhooks import webhook_create
 

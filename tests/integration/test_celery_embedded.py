@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import pytest
 from django.core.cache.backends.filebased import FileBasedCache
 
-from machines.tasks import BEAT_LIVENESS_KEY
+from arcportal.tasks import BEAT_LIVENESS_KEY
 from tests.integration.conftest import BEAT, WORKER, free_port, pid_alive, wait_until
 
 pytestmark = pytest.mark.integration

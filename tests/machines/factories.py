@@ -1,7 +1,8 @@
 import factory
 from django.utils import timezone
 
-from machines.models import Machine, MachineTag, ResourceGroup, Subscription, Tenant
+from identity.models import Tenant
+from machines.models import Machine, MachineTag, ResourceGroup, Subscription
 
 
 class TenantFactory(factory.django.DjangoModelFactory):

@@ -11,7 +11,8 @@ from django.db import connection, connections, transaction
 from machines import status as rules
 from machines import sweep
 from machines.models import Machine, MachineStatusEvent, WebhookDelivery
-from machines.services import machine_is_expired, machine_record_heartbeat, machine_status_sweep
+from machines.selectors import machine_is_expired
+from machines.services import machine_record_heartbeat, machine_status_sweep, transitions
 from machines.tasks import webhook_deliver_task
 from machines.webhooks import webhook_create
 from tests.machines.factories import MachineFactory, ResourceGroupFactory
@@ -27,8 +28,8 @@ needs_postgresql = pytest.mark.skipif(
 @pytest.fixture(params=["orm", pytest.param("sql", marks=needs_postgresql)])
 def sweep_path(request, monkeypatch):
     """Run the sweep through one chunk implementation; both must give identical results."""
-    impl = {"orm": sweep.sweep_chunk_orm, "sql": sweep.sweep_chunk_sql}[request.param]
-    monkeypatch.setattr(sweep, "sweep_chunk", impl)
+    impl = {"orm": transitions.sweep_chunk_orm, "sql": transitions.sweep_chunk_sql}[request.param]
+    monkeypatch.setattr(transitions, "sweep_chunk", impl)
     return request.param
 
 
@@ -125,7 +126,7 @@ def test_sweep_later_records_the_transition_time_not_the_sweep_time(fleet, now, 
 
 
 def test_sweep_processes_every_due_machine_across_chunks(db, now, monkeypatch, sweep_path):
-    monkeypatch.setattr("machines.services.SWEEP_CHUNK", 2)
+    monkeypatch.setattr("machines.services.transitions.SWEEP_CHUNK", 2)
     rg = ResourceGroupFactory()
     machines = [
         MachineFactory(resource_group=rg, last_heartbeat_at=now - OFFLINE - timedelta(minutes=i + 1)) for i in range(5)
@@ -149,7 +150,7 @@ def test_both_chunk_implementations_write_identical_rows(transactional_db, now):
     beats = [now - OFFLINE - timedelta(seconds=1), now - EXPIRED - timedelta(hours=2), now - timedelta(seconds=5)]
     statuses = [rules.CONNECTED, rules.DISCONNECTED, rules.DISCONNECTED]
     results = {}
-    for impl in (sweep.sweep_chunk_orm, sweep.sweep_chunk_sql):
+    for impl in (transitions.sweep_chunk_orm, transitions.sweep_chunk_sql):
         Machine.objects.all().delete()
         for i, (beat, status) in enumerate(zip(beats, statuses, strict=True)):
             MachineFactory(resource_group=rg, name=f"twin-{i}", last_heartbeat_at=beat, status=status)
@@ -174,14 +175,14 @@ class Crash(Exception):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_sweep_killed_in_its_second_chunk_leaves_whole_chunks_and_the_next_sweep_completes(now, monkeypatch):
-    monkeypatch.setattr("machines.services.SWEEP_CHUNK", 2)
+    monkeypatch.setattr("machines.services.transitions.SWEEP_CHUNK", 2)
     rg = ResourceGroupFactory()
     machines = [
         MachineFactory(resource_group=rg, name=f"m{i}", last_heartbeat_at=now - OFFLINE - timedelta(minutes=1))
         for i in range(5)
     ]
     Machine.objects.update(status=rules.CONNECTED)
-    real_chunk = sweep.sweep_chunk
+    real_chunk = transitions.sweep_chunk
     calls = {"n": 0}
 
     def crashing_chunk(step, *, limit, recorded_at=None):
@@ -192,7 +193,7 @@ def test_a_sweep_killed_in_its_second_chunk_leaves_whole_chunks_and_the_next_swe
                 raise Crash("worker died")  # after the UPDATE and INSERT ran, before the chunk commits
         return events
 
-    monkeypatch.setattr(sweep, "sweep_chunk", crashing_chunk)
+    monkeypatch.setattr(transitions, "sweep_chunk", crashing_chunk)
     with pytest.raises(Crash):
         machine_status_sweep(now=now)
 
@@ -209,7 +210,7 @@ def test_a_sweep_killed_in_its_second_chunk_leaves_whole_chunks_and_the_next_swe
         assert machine.last_status_change is None
         assert not MachineStatusEvent.objects.filter(machine=machine).exists()
 
-    monkeypatch.setattr(sweep, "sweep_chunk", real_chunk)
+    monkeypatch.setattr(transitions, "sweep_chunk", real_chunk)
     result = machine_status_sweep(now=now)
 
     assert result.transitions[rules.DISCONNECTED] == 3
@@ -221,7 +222,7 @@ def test_a_sweep_killed_in_its_second_chunk_leaves_whole_chunks_and_the_next_swe
 
 @pytest.mark.django_db(transaction=True)
 def test_overlapping_sweeps_record_each_transition_exactly_once(now, monkeypatch):
-    monkeypatch.setattr("machines.services.SWEEP_CHUNK", 7)
+    monkeypatch.setattr("machines.services.transitions.SWEEP_CHUNK", 7)
     rg = ResourceGroupFactory()
     Machine.objects.bulk_create(
         [
@@ -325,4 +326,4 @@ def test_heartbeat_on_a_connected_machine_notifies_nobody(db, now, django_captur
 )
 def test_machine_is_expired_after_the_expiry_threshold(db, now, age, expired):
     machine = MachineFactory.build(last_heartbeat_at=None if age is None else now - age)
-    assert machine_is_expired(machine, now) is expired
+    assert machine_is_expired(last_heartbeat_at=machine.last_heartbeat_at, now=now) is expired

@@ -10,7 +10,6 @@ from django.urls import reverse
 
 from machines import status as rules
 from machines.models import Machine, MachineStatusEvent, MachineTag, ResourceGroup
-from machines.views import machine_url
 from tests.machines.factories import MachineFactory, MachineTagFactory, ResourceGroupFactory
 
 pytestmark = pytest.mark.django_db
@@ -52,8 +51,8 @@ def test_every_page_sends_anonymous_users_to_login(client, group):
     gets = [
         LIST,
         reverse("machines:machine-export"),
-        machine_url(machine),
-        machine_url(machine, page="machine-tags"),
+        machine.get_absolute_url(),
+        machine.get_absolute_url("machine-tags"),
         reverse("machines:resource-group-list"),
         reverse("machines:resource-group-delete", args=[group.subscription.subscription_id, group.name]),
     ]
@@ -166,10 +165,10 @@ def test_status_labels_in_the_list(portal_client, boundary_fleet):
 def test_status_labels_on_the_detail_page(portal_client, boundary_fleet):
     for name, (_, label) in AGES.items():
         machine = boundary_fleet[name]
-        html = portal_client.get(machine_url(machine)).content.decode()
+        html = portal_client.get(machine.get_absolute_url()).content.decode()
         badge = re.search(r'<span id="machine-status".*?</span></span>', html, re.S).group(0)
         assert re.sub(r"<[^>]+>", "", badge).strip() == label, name
-        partial = portal_client.get(machine_url(machine), HTTP_HX_REQUEST="true").content.decode()
+        partial = portal_client.get(machine.get_absolute_url(), HTTP_HX_REQUEST="true").content.decode()
         assert "<html" not in partial and 'hx-trigger="every 15s"' in partial
         assert re.sub(r"<[^>]+>", "", partial).strip() == label, name
 
@@ -333,7 +332,7 @@ def test_detail_page_shows_essentials_properties_activity_and_timeline(portal_cl
     MachineStatusEvent.objects.create(
         machine=machine, from_status=rules.CONNECTED, to_status=rules.DISCONNECTED, at=frozen - timedelta(minutes=35)
     )
-    url = machine_url(machine).replace("rg-web", "RG-WEB").replace("Web-1", "WEB-1")  # names match any casing
+    url = machine.get_absolute_url().replace("rg-web", "RG-WEB").replace("Web-1", "WEB-1")  # names match any casing
     response = portal_client.get(url)
     assert response.status_code == 200
     html = response.content.decode()
@@ -374,14 +373,14 @@ def tag_post(rows: list[tuple[str, str]]) -> dict:
 
 
 def test_tag_editor_fragment_lists_current_tags(portal_client, tagged):
-    response = portal_client.get(machine_url(tagged, page="machine-tags") + "?edit=1", HTTP_HX_REQUEST="true")
+    response = portal_client.get(tagged.get_absolute_url("machine-tags") + "?edit=1", HTTP_HX_REQUEST="true")
     html = response.content.decode()
     assert response.status_code == 200 and "<html" not in html
     assert 'name="tags-0-name"' in html and 'value="env"' in html and 'value="prod"' in html
 
 
 def test_tag_edit_in_place_saves_the_whole_set(portal_client, tagged):
-    url = machine_url(tagged, page="machine-tags")
+    url = tagged.get_absolute_url("machine-tags")
     response = portal_client.post(url, tag_post([("env", "test"), ("owner", "ops"), ("", "")]), HTTP_HX_REQUEST="true")
     assert response.status_code == 200
     html = response.content.decode()
@@ -390,8 +389,8 @@ def test_tag_edit_in_place_saves_the_whole_set(portal_client, tagged):
 
 
 def test_tag_edit_without_htmx_redirects_to_the_overview(portal_client, tagged):
-    response = portal_client.post(machine_url(tagged, page="machine-tags"), tag_post([("env", "x")]))
-    assert response.status_code == 302 and response["Location"] == machine_url(tagged)
+    response = portal_client.post(tagged.get_absolute_url("machine-tags"), tag_post([("env", "x")]))
+    assert response.status_code == 302 and response["Location"] == tagged.get_absolute_url()
     assert tags_of(tagged) == {"env": "x"}
 
 
@@ -406,7 +405,7 @@ def test_tag_edit_without_htmx_redirects_to_the_overview(portal_client, tagged):
     ],
 )
 def test_tag_edit_errors_are_inline_and_save_nothing(portal_client, tagged, rows, message):
-    url = machine_url(tagged, page="machine-tags")
+    url = tagged.get_absolute_url("machine-tags")
     response = portal_client.post(url, tag_post(rows), HTTP_HX_REQUEST="true")
     assert response.status_code == 400
     html = response.content.decode()
@@ -418,9 +417,7 @@ def test_tag_edit_errors_are_inline_and_save_nothing(portal_client, tagged, rows
 
 
 def test_tag_edit_with_a_tampered_formset_is_a_400(portal_client, tagged):
-    response = portal_client.post(
-        machine_url(tagged, page="machine-tags"), {"tags-0-name": "x"}, HTTP_HX_REQUEST="true"
-    )
+    response = portal_client.post(tagged.get_absolute_url("machine-tags"), {"tags-0-name": "x"}, HTTP_HX_REQUEST="true")
     assert response.status_code == 400
     assert tags_of(tagged) == {"env": "prod"}
 

@@ -11,9 +11,10 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 
+from identity.models import Tenant
 from machines import status as rules
 from machines.conf import status_thresholds
-from machines.models import Machine, MachineTag, Subscription, Tenant
+from machines.models import Machine, MachineTag, Subscription
 from machines.status import derive_status
 from tests.conftest import NOW
 from tests.machines.factories import ResourceGroupFactory, SubscriptionFactory, TenantFactory

@@ -9,8 +9,9 @@ import pytest
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from machines import panels
 from machines.models import Machine
-from onboarding.selectors_agent import machine_onboarding_summary
+from onboarding.selectors import machine_onboarding_panel, machine_onboarding_summary
 from tests.machines.factories import MachineFactory
 
 pytestmark = pytest.mark.django_db
@@ -47,6 +48,20 @@ def test_a_script_correlation_id_names_who_generated_the_script_and_when(admin_u
     assert machine_onboarding_summary(other).script_line == ""
 
 
+def _render(machine) -> str:
+    """The panel as the Overview renders it: the registered provider's template and context (machines.panels)."""
+    panel = machine_onboarding_panel(machine)
+    return render_to_string(panel.template, {"machine": machine, **panel.context})
+
+
+def test_onboarding_registers_its_panel_on_the_machine_overview():
+    """machines never imports onboarding: onboarding's AppConfig adds the panel to machines' registry."""
+    assert machine_onboarding_panel in panels._PROVIDERS
+    assert [p.template for p in panels.machine_panels(MachineFactory.build())] == [
+        "onboarding/partials/machine_onboarding.html"
+    ]
+
+
 def test_the_partial_renders_the_certificate_and_a_disconnect_that_deletes(portal_client):
     machine = MachineFactory(
         onboarding_method="DeviceCode",
@@ -54,7 +69,7 @@ def test_the_partial_renders_the_certificate_and_a_disconnect_that_deletes(porta
         certificate_thumbprint="CD" * 20,
         certificate_expires_at=timezone.now() + timedelta(days=90),
     )
-    html = render_to_string("onboarding/partials/machine_onboarding.html", {"machine": machine})
+    html = _render(machine)
     assert "Device code by alice" in html and "CD" * 20 in html and "Disconnect" in html
     assert f'name="machine" value="{machine.pk}"' in html
     response = portal_client.post("/portal/machines/delete", {"machine": machine.pk, "confirm": "delete", "next": "/"})
@@ -63,7 +78,7 @@ def test_the_partial_renders_the_certificate_and_a_disconnect_that_deletes(porta
 
 
 def test_a_machine_without_agent_says_so():
-    html = render_to_string("onboarding/partials/machine_onboarding.html", {"machine": MachineFactory()})
+    html = _render(MachineFactory())
     assert "No agent has connected this machine yet" in html
 
 

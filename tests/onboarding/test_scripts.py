@@ -22,7 +22,7 @@ import tree_sitter_powershell
 from azcmagent.tags import parse_tags
 from django.core.cache import cache
 
-from onboarding import pki
+from identity import pki
 from onboarding.quoting import PS_SINGLE_QUOTES, format_tags
 from onboarding.scripts import ScriptOptions, render_onboarding_script
 
@@ -445,7 +445,7 @@ def test_wrong_fingerprint_stops_before_the_installer_is_downloaded(tmp_path):
 def test_an_extra_certificate_appended_to_ca_pem_is_not_trusted(tmp_path):
     sandbox = Sandbox(tmp_path)
     other = pki.issue_machine_certificate(
-        public_key=__import__("onboarding.pki", fromlist=["_new_key"])._new_key().public_key(), vm_id="attacker"
+        public_key=__import__("identity.pki", fromlist=["_new_key"])._new_key().public_key(), vm_id="attacker"
     )
     sandbox.served_ca.write_bytes(pki.ca_certificate_pem() + other.pem)
     result = sandbox.run(real_fingerprint_script(options_for("linux", False, False, False)))
@@ -456,7 +456,7 @@ def test_an_extra_certificate_appended_to_ca_pem_is_not_trusted(tmp_path):
 def test_a_different_ca_is_refused(tmp_path):
     sandbox = Sandbox(tmp_path)
     other = pki.issue_machine_certificate(
-        public_key=__import__("onboarding.pki", fromlist=["_new_key"])._new_key().public_key(), vm_id="attacker"
+        public_key=__import__("identity.pki", fromlist=["_new_key"])._new_key().public_key(), vm_id="attacker"
     )
     sandbox.served_ca.write_bytes(other.pem + pki.ca_certificate_pem())
     result = sandbox.run(real_fingerprint_script(options_for("linux", False, False, False)))

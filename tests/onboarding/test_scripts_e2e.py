@@ -18,10 +18,10 @@ import uuid
 
 import pytest
 
+from identity.models import Role
+from identity.service_principals import service_principal_create
 from machines.models import Machine
-from onboarding.models import Role
 from onboarding.scripts import ScriptOptions
-from onboarding.service_principals import service_principal_create
 from onboarding.services import script_generation_create
 from tests.agent_env import SYSTEM_CA_BUNDLE, agent_environment, host_environment
 

@@ -7,9 +7,10 @@ from html import unescape
 
 import pytest
 
+from identity.models import ServicePrincipal
 from machines.models import ResourceGroup
 from machines.services import resource_group_create
-from onboarding.models import ScriptGeneration, ServicePrincipal
+from onboarding.models import ScriptGeneration
 from onboarding.scripts import ScriptOptions, render_onboarding_script
 
 pytestmark = pytest.mark.django_db

@@ -11,9 +11,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from arcportal.exceptions import ApplicationError
-from machines.selectors import subscription_list, tenant_get
-from onboarding.models import Role
-from onboarding.service_principals import service_principal_create
+from identity.models import Role
+from identity.selectors import tenant_get
+from identity.service_principals import service_principal_create
+from machines.selectors import subscription_list
 
 
 class Command(BaseCommand):

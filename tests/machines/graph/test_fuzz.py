@@ -18,7 +18,7 @@ from machines.graph.errors import GraphQueryError
 from machines.graph.samples import SAMPLES
 from machines.graph.schema import Env
 from machines.graph.visibility import EVERYTHING
-from tests.arm.conftest import ArmClient
+from tests.armclient import ArmClient
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
 TOKENS = [
@@ -127,7 +127,7 @@ def test_parser_and_compiler_raise_only_query_errors(text):
 
 @pytest.fixture
 def arm_client(db, subscription, admin_user, now):
-    from onboarding.tokens import issue_user_token
+    from identity.tokens import issue_user_token
     from tests.machines.graph.fleet import seed_fleet
 
     seed_fleet(subscription=subscription, now=now)

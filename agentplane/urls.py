@@ -1,0 +1,17 @@
+"""Agent plane (namespace "agentplane"): every ``/his/…`` endpoint. Each has its own authentication: the bearer token
+for the identity certificate, the machine JWT for heartbeats, none (bounded and rate-limited) for failure reports."""
+
+from django.urls import path, re_path
+
+from agentplane import views, views_log
+
+app_name = "agentplane"
+urlpatterns = [
+    re_path(
+        r"^his/machines/(?P<vm_id>[0-9A-Fa-f-]{36})/certificate$",
+        views.MachineCertificateApi.as_view(),
+        name="machine-certificate",
+    ),
+    re_path(r"^his/machines/(?P<vm_id>[^/]+)/heartbeat$", views.machine_heartbeat, name="machine-heartbeat"),
+    path("his/log", views_log.onboarding_log_put, name="log"),
+]

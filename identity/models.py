@@ -1,0 +1,101 @@
+"""Identity: the tenant, service principals' credentials and device authorizations (DESIGN.md §7).
+
+Secrets are never stored in plain text: service-principal secrets are hashed with Django's password hashers, device
+codes with SHA-256 (they are high-entropy and looked up by value).
+
+The tables keep the names they had before the identity app existed (``machines_tenant``,
+``onboarding_serviceprincipal``, ``onboarding_devicecode``): the move was a change of Django state only
+(``identity/migrations/0001_initial.py``, docs/decisions.md).
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class Tenant(models.Model):
+    """The one tenant of this installation (``ARC_TENANT_ID`` or a GUID generated at bootstrap)."""
+
+    tenant_id = models.UUIDField(unique=True, default=uuid.uuid4)
+    display_name = models.CharField(max_length=200, default="ArcPortal")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "machines_tenant"
+
+    def __str__(self) -> str:
+        return f"{self.display_name} ({self.tenant_id})"
+
+
+class Role(models.TextChoices):
+    OWNER = "Owner"
+    CONTRIBUTOR = "Contributor"
+    READER = "Reader"
+    ONBOARDING = "Azure Connected Machine Onboarding"
+
+
+class ServicePrincipal(models.Model):
+    client_id = models.UUIDField(unique=True, default=uuid.uuid4)
+    object_id = models.UUIDField(unique=True, default=uuid.uuid4)
+    display_name = models.CharField(max_length=200)
+    secret_hash = models.CharField(max_length=256)
+    role = models.CharField(max_length=60, choices=Role.choices, default=Role.ONBOARDING)
+    # An ARM scope: /subscriptions/{id} or /subscriptions/{id}/resourceGroups/{name}.
+    scope = models.CharField(max_length=400)
+    expires_at = models.DateTimeField()
+    max_uses = models.PositiveIntegerField(null=True, blank=True)
+    use_count = models.PositiveIntegerField(default=0)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        db_table = "onboarding_serviceprincipal"
+        ordering = ["display_name"]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} ({self.client_id})"
+
+
+class DeviceCodeState(models.TextChoices):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    CONSUMED = "consumed"
+
+
+class DeviceCode(models.Model):
+    """An RFC 8628 device authorization. ``device_code_hash`` is the SHA-256 of the secret device code.
+
+    What is asking (machine, resource group, subscription, IP) is kept as the text the device sent: ``/devicelogin``
+    shows it before anyone approves, and identity needs no machine record for that."""
+
+    device_code_hash = models.CharField(max_length=64, unique=True)
+    user_code = models.CharField(max_length=16, db_index=True)
+    client_id = models.CharField(max_length=100, blank=True, default="")
+    scope = models.CharField(max_length=500, blank=True, default="")
+    state = models.CharField(max_length=10, choices=DeviceCodeState.choices, default=DeviceCodeState.PENDING)
+    expires_at = models.DateTimeField()
+    interval_seconds = models.PositiveSmallIntegerField(default=5)
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+    # What is asking, shown on /devicelogin before approval.
+    requesting_ip = models.GenericIPAddressField(null=True, blank=True)
+    machine_name = models.CharField(max_length=255, blank=True, default="")
+    resource_group = models.CharField(max_length=90, blank=True, default="")
+    subscription_id = models.CharField(max_length=64, blank=True, default="")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "onboarding_devicecode"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.user_code} ({self.state})"
