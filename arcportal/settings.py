@@ -308,6 +308,12 @@ ARC_FERNET_KEY = env.str("ARC_FERNET_KEY", default="")
 ARC_ONBOARDING_LOG_RETENTION_DAYS = env.int("ARC_ONBOARDING_LOG_RETENTION_DAYS", default=30)
 ARC_ONBOARDING_LOG_MAX_ROWS = env.int("ARC_ONBOARDING_LOG_MAX_ROWS", default=10000)
 
+# The web servers (arcportal/serving.py, arcportal/asgi_buffered.py): Python threads per web process, and the limits
+# under which a request is read whole before one of them sees it (413 beyond the size, 408 after a read stalls).
+ARC_WEB_THREADS = env.int("ARC_WEB_THREADS", default=4)
+ARC_WEB_MAX_BODY_BYTES = env.int("ARC_WEB_MAX_BODY_BYTES", default=2 * 1024 * 1024)
+ARC_WEB_BODY_TIMEOUT_SECONDS = env.float("ARC_WEB_BODY_TIMEOUT_SECONDS", default=10.0)
+
 # --- Abuse limits (arcportal/ratelimits.py, django-ratelimit; rates are "count/[n]period", e.g. 10/10m) ----------
 # Failed sign-ins (token endpoint and portal sign-in page) per client IP and per client id / user name; requests
 # to /devicecode per IP. Counted in the default cache; refused with 503 while it does not answer.
