@@ -1,13 +1,17 @@
 """How the portal's web processes are started: one place for ``manage.py serve`` (``make run``), the systemd unit of
 ``deploy/``, the benches (``bench/serving_tiers.py``, ``bench/fleet_capacity.py``) and the tests that run them.
 
-Two servers, chosen by measurement (``docs/decisions.md``, "Serving tier"; figures in ``docs/performance.md``):
+granian serves the portal everywhere; connections, HTTP parsing and TLS are Rust. Chosen by measurement
+(docs/decisions.md, "Serving tier"; figures in docs/performance.md):
 
-* **granian** (WSGI; Rust I/O, HTTP parsing and TLS): ``make run`` serves both ports with it — a client that sends half
-  a request holds no Python thread, and TLS costs no worker time, so nothing else is needed in front of it;
-* **gunicorn** stays for the benches' comparison and for whoever runs it behind their own proxy.
+* ``make run`` (nothing in front): ``granian_command(interface="asgi")`` — ``arcportal/asgi_buffered.py`` reads each
+  request whole in the event loop before a Python thread sees it, so a client sending half a request holds no
+  thread;
+* production: nginx in front (TLS, request buffering, limits: ``deploy/nginx/arcportal.conf``) and
+  ``granian_command(interface="wsgi")`` on plain http behind it — nginx already buffers every request, and granian's
+  own WSGI runner costs less CPU per request than the buffering front.
 
-Production puts nginx in front (``deploy/nginx/arcportal.conf``) and granian on plain http behind it.
+gunicorn stays for the benches' comparison (and for whoever runs it behind their own proxy).
 """
 
 from __future__ import annotations
@@ -43,11 +47,10 @@ def granian_command(
 ) -> list[str]:
     """granian serving the portal on ``bind``; ``tls`` = (certificate, key) files (PKCS#8).
 
-    ``interface="asgi"`` (what the portal runs): ``arcportal/asgi_buffered.py``, whose thread pool has
-    ``ARC_WEB_THREADS`` threads per worker (set it in the environment). ``interface="wsgi"`` is granian's own WSGI
-    runner with ``threads`` threads per worker, kept for the benches' comparison: it streams request bodies into its
-    threads. Connections, parsing and TLS live in Rust either way. HTTP/1.1 only: agents, the SDKs and nginx's
-    upstream connections speak it."""
+    ``interface="asgi"`` (``make run``): ``arcportal/asgi_buffered.py``, whose thread pool has ``ARC_WEB_THREADS``
+    threads per worker (set it in the environment). ``interface="wsgi"`` (behind nginx) is granian's own WSGI runner
+    with ``threads`` threads per worker: it streams request bodies into its threads, so it must not face clients
+    itself. HTTP/1.1 only: agents, the SDKs and nginx's upstream connections speak it."""
     host, port = split_bind(bind)
     command = [python, "-m", "granian", "--interface", interface, "--host", host, "--port", str(port)]
     command += ["--workers", str(workers), "--backlog", str(backlog)]

@@ -81,6 +81,10 @@ MIDDLEWARE = [
     "arcportal.middleware.LoginRequiredByDefaultMiddleware",
 ]
 
+if BEHIND_TLS_PROXY:
+    # The client's address from the proxy's X-Forwarded-For, before anything reads REMOTE_ADDR (arcportal/proxy.py).
+    MIDDLEWARE.insert(0, "arcportal.proxy.ForwardedForMiddleware")
+
 ROOT_URLCONF = "arcportal.urls"
 WSGI_APPLICATION = "arcportal.wsgi.application"
 # ARM paths never end in a slash and must never be redirected (API-CONTRACT.md §8.3).

@@ -253,11 +253,12 @@ TIERS = {
     for spec in (
         TierSpec("sync", "gunicorn sync (TLS in the worker)", "gunicorn-sync"),
         TierSpec("gthread", "gunicorn gthread (TLS in the worker)", "gunicorn-gthread"),
-        TierSpec("granian-wsgi", "granian, its WSGI runner (TLS in Rust)", "granian-wsgi"),
-        TierSpec("granian", "granian + arcportal/asgi_buffered.py (TLS in Rust)", "granian"),
+        TierSpec("granian-wsgi", "granian's WSGI runner (TLS in Rust)", "granian-wsgi"),
+        TierSpec("granian", "granian + arcportal/asgi_buffered.py (TLS in Rust): `make run`", "granian"),
         TierSpec("nginx-gthread", "nginx (TLS) → gunicorn gthread", "gunicorn-gthread", nginx=True),
-        TierSpec("nginx-granian", "nginx (TLS) → granian + asgi_buffered", "granian", nginx=True),
+        TierSpec("nginx-granian", "nginx (TLS) → granian's WSGI runner: production", "granian-wsgi", nginx=True),
         TierSpec("nginx-sync", "nginx (TLS) → gunicorn sync", "gunicorn-sync", nginx=True),
+        TierSpec("nginx-buffered", "nginx (TLS) → granian + asgi_buffered", "granian", nginx=True),
     )
 }
 DEFAULT_TIERS = ["sync", "gthread", "granian-wsgi", "granian", "nginx-gthread", "nginx-granian"]
