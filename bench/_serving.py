@@ -107,6 +107,23 @@ class Portal:
 
         django.setup()
 
+    def manage(self, *args: str, **env: str) -> str:
+        """``manage.py …`` in a process of its own with this portal's environment (no Django in the caller)."""
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env(**env), capture_output=True, text=True
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+    def backends(self) -> list[int]:
+        """Process ids of the PostgreSQL backends connected to this portal's database."""
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [self.database]).fetchall()
+        return [row[0] for row in rows]
+
     def migrate_and_bootstrap(self) -> None:
         from django.core.management import call_command
 
