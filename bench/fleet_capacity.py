@@ -132,15 +132,16 @@ class Installation:
             return 0
         return sum(1 for line in log.open() if " 200 POST /his/machines/" in line and "/certificate " in line)
 
-    def cpu(self) -> dict[str, float]:
-        """CPU seconds so far: the portal's processes, PostgreSQL's backends of the database, Redis (all of it)."""
+    def cpu(self) -> dict[str, dict[int, float]]:
+        """CPU seconds so far by process id: the portal's processes, PostgreSQL's backends of the database, Redis
+        (all of it). Compared with ``CpuMeter.spent``: a process born meanwhile counts from 0."""
         import redis
 
         info = redis.Redis.from_url(os.environ["REDIS_URL"]).info("cpu")
         return {
-            "web + nginx + celery": sum(CpuMeter([p.pid for p in self.processes]).sample().values()),
-            "postgres": sum(process_cpu(pid) for pid in self.portal.backends()),
-            "redis": float(info["used_cpu_user"]) + float(info["used_cpu_sys"]),
+            "web + nginx + celery": CpuMeter([p.pid for p in self.processes]).sample(),
+            "postgres": {pid: process_cpu(pid) for pid in self.portal.backends()},
+            "redis": {0: float(info["used_cpu_user"]) + float(info["used_cpu_sys"])},
         }
 
 
@@ -199,7 +200,7 @@ WAITS = re.compile(r"waits for a request slot before that: p50 ([\d.]+) ms, p95 
 def report(args, size, output, before, after, simulator_cpu, onboarding) -> dict:
     window, trips, waits = WINDOW.search(output), TRIPS.search(output), WAITS.search(output)
     seconds = after[0] - before[0]
-    portal_cpu = {name: after[1][name] - before[1][name] for name in after[1]}
+    portal_cpu = {name: CpuMeter.spent(before[1][name], after[1][name]) for name in after[1]}
     busy = (after[2][0] - before[2][0]) / max(1, after[2][1] - before[2][1])
     result = {"size": size, "onboarding": onboarding, "seconds": seconds, "busy": busy, "load": os.getloadavg()}
     if not (window and trips and waits):
