@@ -16,7 +16,6 @@ slot: calling the task directly (a shell, a test) or eagerly is a deliberate run
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import logging
 import os
@@ -60,6 +59,8 @@ def take_slot(name: str, seconds: float) -> bool:
         except Exception:
             logger.warning("%s: the lock in Redis did not answer; running anyway", name, exc_info=True)
             return True
+    import fcntl  # the embedded defaults run on one Unix host
+
     path = private_dir(settings.VAR_DIR / "locks") / f"{name}.lock"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -56,7 +57,9 @@ def run(app, scope, messages, *, timeout=5.0):
 
         await asyncio.wait_for(app(scope, receive, send), timeout)
 
-    asyncio.run(go())
+    # A thread of its own: a browser test earlier in the session may have left an event loop running in this one.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, go()).result()
     return sent
 
 
