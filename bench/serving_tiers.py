@@ -1,7 +1,8 @@
 """Serving tiers side by side, in one run on this box (issue 15 item 1).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432 REDIS_URL=redis://127.0.0.1:6379/11 \\
-        .venv/bin/python bench/serving_tiers.py [--tiers sync,gthread,granian,nginx-gthread,nginx-granian] \\
+        .venv/bin/python bench/serving_tiers.py \\
+        [--tiers sync,gthread,granian-wsgi,granian,nginx-gthread,nginx-granian] \\
         [--rounds 3] [--seconds 8] [--rate 175] [--rate-seconds 20] [--slow-clients 200] [--write-docs]
 
 One throwaway portal (PostgreSQL database ``--database``, default ``arcportal_bench_serving``, made and dropped
