@@ -1,5 +1,5 @@
-"""gunicorn settings of the portal's web servers: ``gunicorn -c python:arcportal.gunicorn_conf`` (``manage.py serve``
-and the benches that stand in for it).
+"""gunicorn settings for whoever serves the portal with gunicorn: ``gunicorn -c python:arcportal.gunicorn_conf``
+(``arcportal.serving.gunicorn_command``: the benches that compare it; ``manage.py serve`` and production use granian).
 
 Only a server hook lives here; binds, workers and TLS files stay on the command line.
 """

@@ -84,6 +84,10 @@ MIDDLEWARE = [
     "arcportal.middleware.LoginRequiredByDefaultMiddleware",
 ]
 
+if BEHIND_TLS_PROXY:
+    # The client's address from the proxy's X-Forwarded-For, before anything reads REMOTE_ADDR (arcportal/proxy.py).
+    MIDDLEWARE.insert(0, "arcportal.proxy.ForwardedForMiddleware")
+
 ROOT_URLCONF = "arcportal.urls"
 WSGI_APPLICATION = "arcportal.wsgi.application"
 # ARM paths never end in a slash and must never be redirected (API-CONTRACT.md §8.3).
@@ -312,6 +316,12 @@ ARC_FERNET_KEY = env.str("ARC_FERNET_KEY", default="")
 # Failure reports of PUT /his/log: kept this many days, at most this many rows (purged hourly by beat).
 ARC_ONBOARDING_LOG_RETENTION_DAYS = env.int("ARC_ONBOARDING_LOG_RETENTION_DAYS", default=30)
 ARC_ONBOARDING_LOG_MAX_ROWS = env.int("ARC_ONBOARDING_LOG_MAX_ROWS", default=10000)
+
+# The web servers (arcportal/serving.py, arcportal/asgi_buffered.py): Python threads per web process, and the limits
+# under which a request is read whole before one of them sees it (413 beyond the size, 408 after a read stalls).
+ARC_WEB_THREADS = env.int("ARC_WEB_THREADS", default=4)
+ARC_WEB_MAX_BODY_BYTES = env.int("ARC_WEB_MAX_BODY_BYTES", default=2 * 1024 * 1024)
+ARC_WEB_BODY_TIMEOUT_SECONDS = env.float("ARC_WEB_BODY_TIMEOUT_SECONDS", default=10.0)
 
 # --- Abuse limits (arcportal/ratelimits.py, django-ratelimit; rates are "count/[n]period", e.g. 10/10m) ----------
 # Failed sign-ins (token endpoint and portal sign-in page) per client IP and per client id / user name; requests

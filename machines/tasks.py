@@ -5,6 +5,7 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
+from arcportal.locks import once_per_period, sweep_period
 from arcportal.tasks import beat_liveness_record
 from machines.heartbeats import heartbeat_flush, heartbeat_nonces_purge
 from machines.services import machine_status_sweep
@@ -16,6 +17,7 @@ WEBHOOK_MAX_RETRIES = 6
 
 
 @shared_task
+@once_per_period("machine-status-sweep", sweep_period)  # a second beat started by mistake does not double it
 def machine_status_sweep_task() -> dict:
     # Heartbeats waiting in Redis first, so the sweep never marks Offline a machine whose heartbeat is pending. A
     # flush that fails (the database refused something the isolation could not pin down) never skips the sweep:
