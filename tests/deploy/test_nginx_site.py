@@ -30,7 +30,7 @@ TEMPLATE = (ROOT / "deploy" / "nginx" / "arcportal.conf").read_text()
 def tls_files():
     from django.conf import settings
 
-    from onboarding import pki
+    from identity import pki
 
     pki.ensure_pki()
     directory = Path(settings.ARC_PKI_DIR)
