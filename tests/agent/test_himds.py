@@ -240,8 +240,11 @@ def test_challenge_files_left_by_a_killed_run_are_removed_at_start(tmp_path):
     old, fresh, other = directory / "old.key", directory / "fresh.key", directory / "notes.txt"
     for path in (old, fresh, other):
         path.write_text("x")
-    os.utime(old, (time.time() - 3600, time.time() - 3600))
-    os.utime(other, (time.time() - 3600, time.time() - 3600))
+    # Every mtime is set from the clock the agent reads, so the test holds whatever date the clock shows.
+    now = time.time()
+    os.utime(fresh, (now, now))
+    os.utime(old, (now - 3600, now - 3600))
+    os.utime(other, (now - 3600, now - 3600))
     Challenges(directory)
     assert not old.exists() and fresh.exists() and other.exists()
 
