@@ -34,8 +34,8 @@ from machines.services.machines import (
     machines_assign_tags,
     machines_delete,
 )
-from machines.services.registration import MachineCertificate, machine_issue_certificate, machine_register
 from machines.services.operations import machine_connected, operation_refresh, operations_expire
+from machines.services.registration import MachineCertificate, machine_issue_certificate, machine_register
 from machines.services.resource_groups import (
     resource_group_create,
     resource_group_create_or_update,
