@@ -59,7 +59,7 @@ def _etag_sql() -> str:
     SQL, written once: the ORM would compile it again on every poll, which cost more than running it."""
     extension, run = Extension._meta.db_table, RunCommand._meta.db_table
     return (
-        f"SELECT 'e', name, sequence, operation, reported_sequence FROM {extension} "
+        f"SELECT 'e', name, sequence, operation, reported_sequence FROM {extension} "  # noqa: S608 - models' tables
         "WHERE machine_id = %s AND sequence > 0 "
         f"UNION ALL SELECT 'r', name, sequence, operation, 0 FROM {run} "
         "WHERE machine_id = %s AND sequence > 0 AND reported_sequence < sequence"
