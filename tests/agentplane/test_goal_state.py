@@ -280,3 +280,24 @@ def test_a_run_command_on_a_machine_that_is_not_connected_fails_at_once(arm, sub
     assert agent.goal_state().json()["runCommands"] == []  # never handed over
     bad = arm.put(_run(subscription), {"properties": {"source": {"script": "true"}, "parameters": [{"name": "1x"}]}})
     assert bad.status_code == 400 and "environment variable" in bad.json()["error"]["message"]
+
+
+def test_run_commands_and_operations_follow_the_callers_rights(arm, subscription, agent, sp_token):
+    from tests.armclient import ArmClient, rg_path
+
+    put = arm.put(_run(subscription), {"properties": {"source": {"script": "true"}}})
+    url = urlsplit(put["Azure-AsyncOperation"])
+    status_path = f"{url.path}?{url.query}"
+    body = {"properties": {"source": {"script": "id"}}}
+    onboarding = ArmClient(sp_token("Azure Connected Machine Onboarding")[0])
+    assert onboarding.put(_run(subscription, "other"), body).status_code == 403  # may onboard, not run scripts
+    assert onboarding.get(_run(subscription)).status_code == 403
+    reader = ArmClient(sp_token("Reader")[0])
+    assert reader.put(_run(subscription, "other"), body).status_code == 403
+    assert reader.get(_run(subscription)).status_code == 200 and reader.get(status_path).status_code == 200
+    elsewhere = ArmClient(sp_token("Owner", rg_path(subscription, "rg-other"))[0])
+    hidden = elsewhere.get(status_path)  # an operation outside the caller's scope does not exist for it
+    assert hidden.status_code == 404 and hidden.json()["error"]["code"] == "OperationNotFound"
+    other_subscription = status_path.replace(str(subscription.subscription_id), str(uuid.uuid4()))
+    assert arm.get(other_subscription).status_code == 404
+    assert RunCommand.objects.count() == 1
