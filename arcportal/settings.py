@@ -242,6 +242,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 3600.0,
         "options": {"expires": 3600.0},
     },
+    "async-operation-housekeeping": {
+        # Extension and run-command operations: overdue ones end Failed, ended ones go after a week.
+        "task": "machines.tasks.async_operation_housekeeping_task",
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
+    },
     "webhook-requeue-stale": {
         # Deliveries written with a transition but never attempted (lost between commit and enqueue) go out again.
         "task": "machines.tasks.webhook_requeue_stale_task",
@@ -304,6 +310,7 @@ ARC_HEARTBEAT_INTERVAL_SECONDS = env.int("ARC_HEARTBEAT_INTERVAL_SECONDS", defau
 # The goal-state channel (docs/extensions.md): how often agents poll, how long an extension operation may wait.
 ARC_GOAL_STATE_SECONDS = env.int("ARC_GOAL_STATE_SECONDS", default=30)
 ARC_EXTENSION_TIMEOUT_SECONDS = env.int("ARC_EXTENSION_TIMEOUT_SECONDS", default=900)
+ARC_OPERATION_RETENTION_DAYS = env.int("ARC_OPERATION_RETENTION_DAYS", default=7)
 ARC_OFFLINE_AFTER_SECONDS = env.int("ARC_OFFLINE_AFTER_SECONDS", default=1500)
 ARC_EXPIRED_AFTER_DAYS = env.int("ARC_EXPIRED_AFTER_DAYS", default=45)
 ARC_DEVICE_CODE_TTL_SECONDS = env.int("ARC_DEVICE_CODE_TTL_SECONDS", default=900)

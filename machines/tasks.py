@@ -8,7 +8,7 @@ from django.utils import timezone
 from arcportal.locks import once_per_period, sweep_period
 from arcportal.tasks import beat_liveness_record
 from machines.heartbeats import heartbeat_flush, heartbeat_nonces_purge
-from machines.services import machine_status_sweep
+from machines.services import async_operations_housekeeping, machine_status_sweep
 from machines.webhooks import WebhookDeliveryFailed, webhook_deliveries_requeue_stale, webhook_delivery_send
 
 logger = logging.getLogger(__name__)
@@ -67,3 +67,10 @@ def webhook_requeue_stale_task() -> int:
     if count:
         logger.warning("re-enqueued %s stale webhook deliveries", count)
     return count
+
+
+@shared_task
+def async_operation_housekeeping_task() -> list[int]:
+    """Beat, hourly: end overdue extension / run-command operations, delete old ended ones."""
+    ended, deleted = async_operations_housekeeping()
+    return [ended, deleted]

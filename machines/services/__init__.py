@@ -34,7 +34,12 @@ from machines.services.machines import (
     machines_assign_tags,
     machines_delete,
 )
-from machines.services.operations import machine_connected, operation_refresh, operations_expire
+from machines.services.operations import (
+    async_operations_housekeeping,
+    machine_connected,
+    operation_refresh,
+    operations_expire,
+)
 from machines.services.registration import MachineCertificate, machine_issue_certificate, machine_register
 from machines.services.resource_groups import (
     resource_group_create,
@@ -56,6 +61,7 @@ __all__ = [
     "MachineCertificate",
     "SweepResult",
     "Upsert",
+    "async_operations_housekeeping",
     "extension_create_or_update",
     "extension_delete",
     "extension_protected_settings",

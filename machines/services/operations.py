@@ -152,3 +152,20 @@ def _entry_timed_out(operation: AsyncOperation, now: datetime) -> None:
     else:
         entry.execution_message = operation.error["message"]
         entry.save(update_fields=["provisioning_state", "execution_message", "updated_at"])
+
+
+OPERATION_RETENTION_DAYS = 7
+
+
+def async_operations_housekeeping(*, now: datetime | None = None, keep_days: int | None = None) -> tuple[int, int]:
+    """Beat's backstop (hourly): end every running operation past its deadline (reads do it too, so this only matters
+    for resources nobody looks at), and delete ended operations older than ``ARC_OPERATION_RETENTION_DAYS``
+    (default 7: the SDK's pollers are long done). Returns (ended, deleted)."""
+    moment = now or timezone.now()
+    overdue = list(AsyncOperation.objects.filter(status="InProgress", deadline__lte=moment).order_by("deadline")[:1000])
+    overdue += list(AsyncOperation.objects.filter(status="InProgress", machine__isnull=True)[:1000])
+    for operation in overdue:
+        operation_refresh(operation=operation, now=moment)
+    days = keep_days if keep_days is not None else getattr(settings, "ARC_OPERATION_RETENTION_DAYS", 7)
+    deleted, _ = AsyncOperation.objects.filter(ended_at__lt=moment - timedelta(days=days)).delete()
+    return len(overdue), deleted

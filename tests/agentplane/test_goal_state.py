@@ -301,3 +301,20 @@ def test_run_commands_and_operations_follow_the_callers_rights(arm, subscription
     other_subscription = status_path.replace(str(subscription.subscription_id), str(uuid.uuid4()))
     assert arm.get(other_subscription).status_code == 404
     assert RunCommand.objects.count() == 1
+
+
+def test_beat_ends_overdue_operations_and_forgets_old_ones(arm, subscription, agent, settings):
+    from datetime import timedelta
+
+    from machines.tasks import async_operation_housekeeping_task
+
+    put = arm.put(_ext(subscription), {"properties": {**CSE}})
+    assert async_operation_housekeeping_task.apply().get() == [0, 0]  # nothing overdue yet
+    later = timezone.now() + timedelta(seconds=settings.ARC_EXTENSION_TIMEOUT_SECONDS + 1)
+    from machines.services import async_operations_housekeeping
+
+    assert async_operations_housekeeping(now=later) == (1, 0)
+    assert Extension.objects.get().provisioning_state == "Failed"  # without anybody reading it
+    assert _status(arm, put)["error"]["code"] == "OperationTimedOut"
+    assert async_operations_housekeeping(now=later + timedelta(days=8)) == (0, 1)
+    assert not AsyncOperation.objects.exists()
