@@ -14,6 +14,7 @@ urlpatterns = [
     path("portal/machines/delete", views.machine_delete, name="machine-delete"),
     path(MACHINE, views_machine.machine_detail, name="machine-detail"),
     path(f"{MACHINE}/tags", views_machine.machine_tags, name="machine-tags"),
+    path(f"{MACHINE}/properties", views_machine.machine_properties, name="machine-properties"),
     path("portal/resourcegroups", views_resource_groups.resource_group_list, name="resource-group-list"),
     path("portal/resourcegraph", views_graph.resource_graph_explorer, name="resource-graph"),
     path("portal/resourcegraph/export.csv", views_graph.resource_graph_csv, name="resource-graph-csv"),
