@@ -134,3 +134,91 @@ class ExtensionUninstallForm(GuardedForm):
     def __init__(self, *args, names: list[str], **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["extension"].choices = [(name, name) for name in names]
+
+
+def _parameter_lines(text: str, what: str) -> list[dict[str, str]]:
+    """``NAME=value`` lines (blank lines ignored) as ARM ``parameters``; names are environment-variable names."""
+    parameters, seen = [], set()
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        name, sep, value = line.partition("=")
+        name = name.strip()
+        if not sep or not PARAMETER_NAME_RE.match(name):
+            raise ValidationError(
+                f"{what}, line {number}: write NAME=value, NAME being letters, digits and '_' (not starting with a "
+                "digit, at most 64)."
+            )
+        if name.upper() in seen:
+            raise ValidationError(f"{what}: '{name}' is given twice.")
+        seen.add(name.upper())
+        parameters.append({"name": name, "value": value})
+    if len(parameters) > MAX_PARAMETERS:
+        raise ValidationError(f"{what}: at most {MAX_PARAMETERS}; {len(parameters)} were given.")
+    return parameters
+
+
+class RunCommandForm(GuardedForm):
+    """Run command: the script (bash or PowerShell per the machine's OS), its parameters, a timeout."""
+
+    script = forms.CharField(
+        label="Script",
+        max_length=MAX_SCRIPT_TEXT,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 12, "spellcheck": "false"}),
+        error_messages={"required": "Write the script to run."},
+    )
+    parameters = forms.CharField(
+        label="Parameters (one NAME=value per line)",
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
+        help_text="The script sees each parameter as an environment variable.",
+    )
+    protected_parameters = forms.CharField(
+        label="Protected parameters (one NAME=value per line)",
+        required=False,
+        strip=False,
+        widget=WriteOnlyTextarea(attrs={"rows": 2, "autocomplete": "off", "spellcheck": "false"}),
+        help_text="Environment variables too; stored encrypted, sent only to this machine, never shown again.",
+    )
+    timeout_seconds = forms.IntegerField(
+        label="Timeout (seconds)",
+        min_value=1,
+        max_value=86400,
+        initial=600,
+        error_messages={"required": "Give a timeout in seconds (1 to 86400)."},
+    )
+
+    def clean_script(self) -> str:
+        script = self.cleaned_data["script"]
+        if not script.strip():
+            raise ValidationError("Write the script to run.")
+        return script
+
+    def clean_parameters(self) -> list[dict[str, str]]:
+        return _parameter_lines(self.cleaned_data["parameters"], "Parameters")
+
+    def clean_protected_parameters(self) -> list[dict[str, str]]:
+        return _parameter_lines(self.cleaned_data["protected_parameters"], "Protected parameters")
+
+    def clean(self):
+        cleaned = super().clean()
+        public, protected = cleaned.get("parameters"), cleaned.get("protected_parameters")
+        if public and protected:
+            both = {p["name"].upper() for p in public} & {p["name"].upper() for p in protected}
+            if both:
+                self.add_error("protected_parameters", f"{', '.join(sorted(both))} is also a parameter.")
+        return cleaned
+
+    def properties(self) -> dict[str, Any]:
+        """The ARM ``properties`` of the run (as ``azure-mgmt-hybridcompute``'s ``machine_run_commands`` sends)."""
+        properties: dict[str, Any] = {
+            "source": {"script": self.cleaned_data["script"]},
+            "parameters": self.cleaned_data["parameters"],
+            "timeoutInSeconds": self.cleaned_data["timeout_seconds"],
+            "asyncExecution": False,
+        }
+        if self.cleaned_data["protected_parameters"]:
+            properties["protectedParameters"] = self.cleaned_data["protected_parameters"]
+        return properties

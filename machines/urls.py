@@ -1,6 +1,6 @@
 from django.urls import path
 
-from machines import views, views_extensions, views_graph, views_machine, views_resource_groups
+from machines import views, views_extensions, views_graph, views_machine, views_resource_groups, views_run_command
 
 app_name = "machines"
 
@@ -27,6 +27,12 @@ urlpatterns = [
         f"{MACHINE}/extensions:uninstall",
         views_extensions.machine_extension_uninstall,
         name="machine-extension-uninstall",
+    ),
+    path(f"{MACHINE}/runcommand", views_run_command.machine_run_command, name="machine-run-command"),
+    path(
+        f"{MACHINE}/runcommand/<str:run_name>",
+        views_run_command.machine_run_command_detail,
+        name="machine-run-command-detail",
     ),
     path(
         f"{MACHINE}/extensions/<str:extension_name>",
