@@ -69,7 +69,7 @@ class MachineExtensionCreateOrUpdateApi(ArmOperation):
         group = self.get_resource_group(subscriptionId, resourceGroupName)
         machine = self.get_parent_machine(group, machineName)
         name = check_name(validation.validate_extension_name, extensionName, "InvalidResourceName")
-        data = self.validated(s.ExtensionPutInput, self.json_body())
+        data = self.validated(s.ExtensionPutInput, self.script_body())
         result = services.extension_create_or_update(
             machine=machine,
             name=name,
@@ -97,7 +97,7 @@ class MachineExtensionUpdateApi(ArmOperation):
                 f"'{group.name}' was not found.",
                 code="ResourceNotFound",
             )
-        data = self.validated(s.ExtensionPatchInput, self.json_body())
+        data = self.validated(s.ExtensionPatchInput, self.script_body())
         result = services.extension_update(
             extension=extension, tags=data.get("tags"), properties=dict(data.get("properties") or {})
         )

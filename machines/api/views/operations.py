@@ -61,12 +61,19 @@ def operation_body(operation: AsyncOperation, request, location: str) -> dict:
     return body
 
 
+def _authz_scope(operation: AsyncOperation) -> str:
+    """Extensions are authorized on their id; run commands on their machine's extensions scope (as their views)."""
+    if operation.kind == "runCommands":
+        return operation.resource_id.rsplit("/runCommands/", 1)[0] + "/extensions"
+    return operation.resource_id
+
+
 class _OperationApi(ArmOperation):
     rbac_action = "Microsoft.HybridCompute/locations/operationstatus/read"
 
     def find(self, request, subscriptionId: str, operationId: str) -> AsyncOperation:
         operation = selectors.async_operation_get(subscription_id=subscriptionId, operation_id=operationId)
-        if operation is None or not authz.can(request.user, authz.READ, operation.resource_id):
+        if operation is None or not authz.can(request.user, authz.READ, _authz_scope(operation)):
             raise ArmError(f"The operation '{operationId}' was not found.", code="OperationNotFound", status=404)
         return services.operation_refresh(operation=operation)
 

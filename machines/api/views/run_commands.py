@@ -8,10 +8,9 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
-from arcportal import authz, textguard
+from arcportal import authz
 from arcportal.arm import ids
 from arcportal.arm.pagination import paginate
-from arcportal.arm.parsers import guarded_json
 from arcportal.arm.schema import error_responses
 from arcportal.exceptions import NotFound
 from machines import selectors, services, validation
@@ -19,13 +18,12 @@ from machines.api.serializers.run_commands import RunCommandListOutput, RunComma
 from machines.api.views.base import EXPAND_PARAMETER, SKIPTOKEN_PARAMETER, ArmOperation, check_name
 from machines.api.views.operations import lro_response
 
-# Strings up to 512 KiB pass the text guard, so the 256 KiB rule answers with its own clear message.
-SCRIPT_LIMITS = textguard.Limits(max_bytes=2 * 1024 * 1024, max_depth=8, max_string=512 * 1024)
-
 
 def run_command_scope(subscription_id: str, group: str, machine: str, name: str | None = None) -> str:
-    scope = f"{ids.machine_id(subscription_id, group, machine)}/runCommands"
-    return f"{scope}/{name}" if name else scope
+    """The scope a run command is authorized on: its machine's extensions (``…/machines/{m}/extensions``). Running a
+    script is a day-two action like an extension: Owner and Contributor may, Reader may read, the Onboarding role may
+    not. (``arcportal.arm.ids`` names no runCommands scope; the RBAC work maps the runCommands actions.)"""
+    return ids.extensions_scope(subscription_id, group, machine)
 
 
 class _RunCommandApi(ArmOperation):
@@ -86,8 +84,7 @@ class MachineRunCommandCreateOrUpdateApi(_RunCommandApi):
         group = self.get_resource_group(subscriptionId, resourceGroupName)
         machine = self.get_parent_machine(group, machineName)
         name = check_name(validation.validate_extension_name, runCommandName, "InvalidResourceName")
-        self.json_body()  # empty / non-object bodies: the shared 400
-        data = self.validated(RunCommandPutInput, guarded_json(request._request.body, limits=SCRIPT_LIMITS))
+        data = self.validated(RunCommandPutInput, self.script_body())
         result = services.run_command_create_or_update(
             machine=machine,
             name=name,
