@@ -43,15 +43,19 @@ def _run_context(machine, run) -> dict:
     return {"run": run, "run_url": _run_url(machine, run), "polling": running, "poll_seconds": POLL_SECONDS}
 
 
-def _body_context(machine, form: RunCommandForm, run=None) -> dict:
+def _history(machine) -> list:
     runs = sorted(selectors.run_command_list(machine=machine), key=lambda r: r.created_at, reverse=True)[:HISTORY]
+    return [(item, _run_url(machine, item)) for item in runs]
+
+
+def _body_context(machine, form: RunCommandForm, run=None) -> dict:
     label, placeholder = _language(machine)
     context = {
         "form": form,
         "script_label": label,
         "script_placeholder": placeholder,
         "run_command_url": machine.get_absolute_url("machine-run-command"),
-        "history": [(item, _run_url(machine, item)) for item in runs],
+        "history": _history(machine),
         "current": run,
     }
     if run is not None:
@@ -116,7 +120,11 @@ def machine_run_command_detail(
     if run is None:
         raise Http404(f"{machine.name} has no run command named '{run_name}'.")
     if is_fragment_request(request) and request.htmx.target == "run-output":
-        return render(request, "machines/partials/run_command_output.html", _run_context(machine, run))
+        # The polled output panel; once the run ended, the history follows out of band (its state column).
+        context = {**_run_context(machine, run), "current": run}
+        if not context["polling"]:
+            context.update(oob=True, history=_history(machine))
+        return render(request, "machines/partials/run_command_output.html", context)
     initial = {
         "script": run.script,
         "parameters": _parameter_text(run),

@@ -104,7 +104,9 @@ def test_run_command_through_the_portal_with_a_real_agent(tls_page, portal, host
     expect(output.locator(".run-stdout")).to_have_text("Hello portal from the agent\nsecret has 17 chars\n")
     expect(output.locator(".run-stderr")).to_have_text("warn\n")
     expect(output.locator(".run-exit-code")).to_have_text("0")
-    expect(page.locator(".run-history")).to_contain_text(RunCommand.objects.get().name)
+    history = page.locator(".run-history")
+    expect(history).to_contain_text(RunCommand.objects.get().name)
+    expect(history.locator("tbody tr").first).to_contain_text("Succeeded")  # updated with the output
     expect(page.locator("#run-command-body")).not_to_contain_text("pp-browser-secret")
     shot(page, "run-command-output")  # the test artifact: the output as a person sees it
 

@@ -84,6 +84,8 @@ def test_htmx_run_swaps_the_body_pushes_the_url_and_polls_until_the_agent_report
     done = portal_client.get(run_url, **poll).content.decode()
     assert 'data-state="Succeeded"' in done and "hi world" in done and "warn &lt;x&gt;" in done
     assert "every 2s" not in done and '<dd class="run-exit-code">0</dd>' in done
+    history = done.split('<section id="run-history"')[1]  # the history's state column follows, out of band
+    assert history.startswith(' class="panel run-history" hx-swap-oob="true"') and "<td>Succeeded</td>" in history
 
 
 def test_history_lists_earlier_runs_newest_first(portal_client, machine):
