@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from machines.models import Extension, Machine, RunCommand
+from tests.agent.conftest import db_lock  # noqa: F401 (fixture: one request at a time on SQLite's shared connection)
 from tests.agentplane.test_agent_e2e import host, portal  # noqa: F401 (fixtures: the live TLS portal, a real agent)
 from tests.browser.conftest import SCREENSHOTS
 
@@ -20,8 +21,9 @@ SECRET = "acct-browser-secret"
 
 
 @pytest.fixture
-def tls_page(browser, portal, admin_user):  # noqa: F811
-    """A Chromium page signed in to the TLS live server (its portal CA is not in the browser's store)."""
+def tls_page(browser, portal, admin_user, db_lock):  # noqa: F811
+    """A Chromium page signed in to the TLS live server (its portal CA is not in the browser's store). The server
+    answers one request at a time (``db_lock``): the browser's polls and the agent's share SQLite's connection."""
     context = browser.new_context(viewport={"width": 1400, "height": 900}, ignore_https_errors=True)
     page = context.new_page()
     page.set_default_timeout(30_000)
@@ -41,9 +43,10 @@ def shot(page, name: str):
     return path
 
 
-def test_custom_script_through_the_portal_with_a_real_agent(tls_page, portal, host):  # noqa: F811
+def test_custom_script_through_the_portal_with_a_real_agent(tls_page, portal, host, db_lock):  # noqa: F811
     page = tls_page
-    machine = Machine.objects.get(name="e2e-01")
+    with db_lock:  # the test's own queries wait for the server's requests too
+        machine = Machine.objects.get(name="e2e-01")
     page.goto(portal.url + machine.get_absolute_url())
     menu = page.get_by_role("navigation", name="e2e-01 resource menu")
     menu.get_by_role("link", name="Extensions").click()
@@ -82,13 +85,15 @@ def test_custom_script_through_the_portal_with_a_real_agent(tls_page, portal, ho
     page.locator("#uninstall-dialog").get_by_role("button", name="Yes").click()
     expect(page.locator(".message")).to_contain_text("Uninstalling CustomScript from e2e-01.")
     expect(page.locator("#extension-grid")).to_contain_text("No extensions.", timeout=60_000)
-    assert not Extension.objects.exists()
+    with db_lock:
+        assert not Extension.objects.exists()
     assert not (host.home / "extensions" / "Microsoft.Azure.Extensions.CustomScript").exists()
 
 
-def test_run_command_through_the_portal_with_a_real_agent(tls_page, portal, host):  # noqa: F811
+def test_run_command_through_the_portal_with_a_real_agent(tls_page, portal, host, db_lock):  # noqa: F811
     page = tls_page
-    machine = Machine.objects.get(name="e2e-01")
+    with db_lock:
+        machine = Machine.objects.get(name="e2e-01")
     page.goto(portal.url + machine.get_absolute_url())
     page.get_by_role("navigation", name="e2e-01 resource menu").get_by_role("link", name="Run command").click()
     expect(page.get_by_role("heading", name="e2e-01 | Run command")).to_be_visible()
@@ -105,7 +110,9 @@ def test_run_command_through_the_portal_with_a_real_agent(tls_page, portal, host
     expect(output.locator(".run-stderr")).to_have_text("warn\n")
     expect(output.locator(".run-exit-code")).to_have_text("0")
     history = page.locator(".run-history")
-    expect(history).to_contain_text(RunCommand.objects.get().name)
+    with db_lock:
+        run_name = RunCommand.objects.get().name
+    expect(history).to_contain_text(run_name)
     expect(history.locator("tbody tr").first).to_contain_text("Succeeded")  # updated with the output
     expect(page.locator("#run-command-body")).not_to_contain_text("pp-browser-secret")
     shot(page, "run-command-output")  # the test artifact: the output as a person sees it
