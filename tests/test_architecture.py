@@ -45,6 +45,7 @@ PURE_MODULES = [
     "machines/timeline.py",
     "machines/keyproof.py",
     "machines/keys.py",
+    "machines/envelopes.py",
     "machines/egress.py",
     "machines/csv_export.py",
     "machines/extension_catalogue.py",
