@@ -48,6 +48,7 @@ PURE_MODULES = [
     "machines/envelopes.py",
     "machines/egress.py",
     "machines/csv_export.py",
+    "machines/extension_catalogue.py",
     "onboarding/quoting.py",
     # The Resource Graph's query language: parser, compiler and dialects are pure; only its executor runs queries.
     *[

@@ -57,6 +57,11 @@ def json_hostile_with(max_string: int):
 json_hostile = json_hostile_with(textguard.MAX_JSON_STRING)
 # Bodies that carry scripts and settings take strings up to 256 KiB (machines.api.serializers.extensions.check_size).
 script_hostile = json_hostile_with(MAX_SETTINGS_BYTES)
+# Form script boxes hold up to textguard.MAX_SCRIPT_TEXT (256 KiB): "too long" starts there for them.
+form_script_hostile = st.one_of(
+    st.tuples(printable, printable).map(lambda p: p[0] + "\x00" + p[1]),
+    st.integers(textguard.MAX_SCRIPT_TEXT + 1, textguard.MAX_SCRIPT_TEXT + 3000).map(lambda n: "é" * n),
+)
 
 
 def fingerprint() -> dict[str, list]:
@@ -159,6 +164,11 @@ def portal_pages(world) -> list[str]:
         "/",
         "/portal/resourcegroups?create=1",
         f"{machine}?edit_tags=1",
+        f"{machine}/tags?edit=1",
+        f"{machine}/extensions",
+        f"{machine}/extensions:add/custom-script-linux",
+        f"{machine}/extensions:add/custom-script-windows",
+        f"{machine}/runcommand",
         f"/portal/subscriptions/{sub}/resourceGroups/rg-walk/delete",
         "/portal/webhooks",
         f"/portal/webhooks/{world['webhook'].pk}",
@@ -192,11 +202,12 @@ def test_hostile_text_in_every_portal_form_field_is_a_4xx_and_writes_nothing(adm
     forms = collect_forms(client, world)
     walked = {(action.split("?")[0], name) for action, _, fields in forms for name in fields}
     assert len(forms) >= 10 and len(walked) >= 40, walked  # the walk found the portal's forms
+    assert {"script", "parameters", "command_to_execute", "protected_settings", "extension"} <= {n for _, n in walked}
     before = fingerprint()
     failures: list[str] = []
 
     def attack(action: str, method: str, fields: dict, name: str):
-        @given(text=form_hostile)
+        @given(text=form_script_hostile if name in textguard.SCRIPT_FORM_FIELDS else form_hostile)
         @SETTINGS
         def hostile(text):
             data = {**fields, name: text}
