@@ -200,7 +200,7 @@ def row_key_columns(env: Env, kind: str) -> list[Frag]:
         return [Frag("m.id AS r_m"), Frag(f"{env.dialect.null('long').sql} AS r_par"),
                 sql("§ AS r_pok", env.dialect.literal_bool(False))]  # fmt: skip
     guard = "(substr(g.name, 1, 10) <> 'extensions' AND substr(m.name, 1, 10) <> 'extensions')"
-    return [Frag(f"{env.dialect.null('long').sql} AS r_m"), Frag(f"e.machine_id AS r_par"), Frag(f"{guard} AS r_pok")]
+    return [Frag(f"{env.dialect.null('long').sql} AS r_m"), Frag("e.machine_id AS r_par"), Frag(f"{guard} AS r_pok")]
 
 
 # --- visibility ----------------------------------------------------------------------------------------------
