@@ -125,9 +125,9 @@ def seed_postgresql(n_machines: int, groups: list[int], now) -> None:
     """The same fleet as the Python loop below (same shares of statuses, OS, locations, agent versions and tags,
     drawn by the database's seeded random()), with INSERT … SELECT generate_series: a million machines in about a
     minute instead of many."""
+    from _harness import model_defaults
     from django.db import connection, transaction
 
-    from _harness import model_defaults
     from machines.models import Machine
 
     heartbeat = (
@@ -244,6 +244,7 @@ def run(args: argparse.Namespace, kind: str) -> None:
         ("everything combined", f"subscription={sub}&status=Connected&tag=team%3Dteam-7&os=linux&sort=agent_version"),
     ]
     rows = []
+
     def chosen(label: str) -> bool:
         return not args.only or any(part in label for part in args.only)
 

@@ -47,9 +47,11 @@ class CompiledQuery:
 
     def page(self, *, offset: int, limit: int) -> Frag:
         """The rows ``offset`` … ``offset + limit`` and, as the last column, the total number of rows: counted by a
-        window over the same rows, so the query runs once (whole objects are built for the page's rows only)."""
+        window over the same rows, so the query runs once (whole objects are built for the page's rows only) — or by
+        the cheaper statement the relation knows (``Relation.count``), so that the order can be a top-N sort."""
         c = self.compiler
-        total = Col("\x00total", Value(Frag("count(*) OVER ()"), LONG, nullable=False))
+        counted = self.rel.count if self.rel.count is not None else Frag("count(*) OVER ()")
+        total = Col("\x00total", Value(counted, LONG, nullable=False))
         limited = self.rel.copy(columns=[*self.rel.columns, total], limit=c.const(int(limit), LONG).frag)
         page = c.mat.materialize(limited, offset=c.const(int(offset), LONG).frag)
         items = [sql(f"§ AS o{i}", c.render(col.value)) for i, col in enumerate(page.columns)]

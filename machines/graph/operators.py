@@ -57,14 +57,16 @@ class Operators:
         per_row = None if picks else keys.summarize_join(self, rel, by, aggregates)
         if per_row is not None:  # one group per left row of a key join: aggregates per row, for the page's rows
             items, where = per_row
-            left = rel.joined.left
-            body = self.mat.select(left.copy(where=[] if where is None else [where], order=[], limit=None), items)
+            rows = rel.joined.left.copy(where=[] if where is None else [where], order=[], limit=None)
+            body = self.mat.select(rows, items)
+            count = sql("(SELECT count(*) FROM (§) AS q)", self.mat.select(rows, []))
         else:
             group = [self.render(v) for _, v in by]
             extra = sql("GROUP BY §", join(", ", group)) if group else None
             body = self.mat.select(rel.copy(order=[], limit=None), items, extra=extra)
+            count = None
         return Relation(source=sql(f"(§) AS {alias}", body), columns=columns,
-                        key=[c.value for c in columns[: len(by)]])  # fmt: skip
+                        key=[c.value for c in columns[: len(by)]], count=count)  # fmt: skip
 
     def arg_extremes(self, items, rel: Relation, keys, names: NameAllocator):
         """arg_max/arg_min: each returned column's value on the group's first row by the expression (a window)."""

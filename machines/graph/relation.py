@@ -36,6 +36,7 @@ class Relation:
     limit: Frag | None = None
     key: list[Value] | None = None  # values that identify a row; None: unknown (order by every column)
     joined: object | None = None  # keys.KeyJoin when this relation is a join on row keys, as op_join made it
+    count: Frag | None = None  # a cheaper statement of its number of rows, when known (keys.summarize_join)
 
     def get(self, name: str) -> Value | None:
         for col in self.columns:
@@ -55,6 +56,8 @@ class Relation:
             "limit": self.limit,
             "key": None if self.key is None else list(self.key),
             "joined": self.joined,
+            # new columns or another order keep the rows; a filter or a limit changes how many there are
+            "count": self.count if set(changes) <= {"columns", "order"} else None,
         }
         values.update(changes)
         return Relation(**values)

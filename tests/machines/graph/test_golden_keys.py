@@ -85,12 +85,14 @@ def test_microsofts_extension_sample_with_names_starting_with_extensions(tricky,
 )
 @pytest.mark.parametrize("kind", ["leftouter", "inner"])
 def test_joins_on_machine_ids_give_the_string_joins_rows(tricky, run, left, right, fold, kind):
-    rows = run(join_query(left=left, right=right, kind=kind)).objects()
+    result = run(join_query(left=left, right=right, kind=kind))
+    rows = result.objects()
     if fold is None:
         expected = {} if kind == "inner" else {r["id"]: [] for r in tricky.machine_rows()}
     else:
         expected = expected_join(tricky, fold=fold, inner=kind == "inner")
     assert {r["id"]: sorted(r["Extensions"]) for r in rows} == expected
+    assert result.total == len(expected)
     assert all(r["n"] == max(1, len(r["Extensions"])) for r in rows)  # the null row of an unmatched leftouter
     assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)
 
@@ -111,6 +113,7 @@ def test_pages_of_a_summarized_join_are_the_whole_answer_cut(tricky, run):
 def test_the_extension_sample_joins_on_keys_per_page_row(tricky, now):
     statement = compile_query(EXTENSIONS_SAMPLE, env=graph_env(now=now), scopes=EVERYTHING).page(offset=0, limit=10)
     assert "r_par" in statement.sql and "GROUP BY" not in statement.sql
+    assert "OVER ()" not in statement.sql  # the total counts the left rows: the page is a top-N sort
     # the matches of a page row: its machine key against the extension's machine key, and the extension's guard
     assert re.search(r" LEFT JOIN \(SELECT .*\) AS t\d+ ON \(t\d+\.c\d+ = t\d+\.c\d+\) AND \(t\d+\.c\d+\)\)",
                      statement.sql)  # fmt: skip
