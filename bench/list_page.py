@@ -38,7 +38,7 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-# --- Django on the throwaway database (bench/_harness.py) ---------------------------------------------------------
+# --- Django on the throwaway database (bench/_harness/) ---------------------------------------------------------
 
 
 def setup_test_client_django() -> None:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 for _path in (ROOT / "agent", ROOT):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
