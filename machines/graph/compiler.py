@@ -161,6 +161,7 @@ class Compiler(Expressions, Operators):
                 value = Value(self.dialect.null(JSON), DYNAMIC, JSON, literal=None)
             else:
                 facts = keys.id_facts(alias) if column == "id" and "m" in base.kinds else None
+                facts = {"rowtype": keys.ALWAYS} if column == "type" else facts
                 value = Value(Frag(f"{alias}.c_{column}"), type_, nullable=False, lower=column in LOWER_COLUMNS,
                               facts=facts)  # fmt: skip
             columns.append(Col(column, value))
@@ -178,7 +179,7 @@ class Compiler(Expressions, Operators):
         if rel.limit is not None:
             rel = self.mat.materialize(rel)
         predicate = self.as_bool(self.expr(op.predicate, rel, predicate=True), op.predicate)
-        return rel.copy(where=[*rel.where, predicate.frag])
+        return keys.machines_only(self, op.predicate, rel.copy(where=[*rel.where, predicate.frag]))
 
     def op_extend(self, op: ast.Extend, rel: Relation) -> Relation:
         for item in op.items:

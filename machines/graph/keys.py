@@ -5,9 +5,11 @@ say what the value is in terms of row keys. They let two expensive shapes run on
 same answers (docs/decisions.md, "Resource Graph at 100,000 machines"):
 
 * ``m:<fold>`` — this string is the id of the machine whose key is the fact's value (NULL: the string is the id of
-  no machine at all), folded by ``<fold>`` (``exact``, ``upper``, ``lower``; ASCII-only case mapping in both
+  no machine at all; ``mall``: never NULL on these rows, after ``where type == 'microsoft.hybridcompute/machines'``),
+  folded by ``<fold>`` (``exact``, ``upper``, ``lower``; ASCII-only case mapping in both
   dialects, and machine ids are unique ASCII-case-insensitively); ``mok:<fold>`` — a condition that must hold too.
-  A join whose keys are both machine ids of the same fold becomes a join on the machine keys (``key_join``).
+  A join whose keys are both machine ids of the same fold, one of them on every row, becomes a join on the machine
+  keys (``key_join``).
 * ``own`` — the value is distinct for distinct base rows (a row's own id, folded or not). ``summarize … by`` a join
   whose groups are the left rows computes the aggregates for the rows of the page only (``summarize_join``).
 * ``par``/``parok`` on a row's own id: the key of the machine whose id is the id cut before its first
@@ -22,7 +24,7 @@ import re
 from dataclasses import dataclass
 
 from machines.graph import ast
-from machines.graph.relation import Relation
+from machines.graph.relation import Col, Relation
 from machines.graph.schema import TAG
 from machines.graph.values import BOOL, DYNAMIC, JSON, LONG, STRING, Frag, Value, join, sql
 
@@ -52,6 +54,40 @@ def id_facts(alias: str) -> dict[str, Value]:
     }
 
 
+MACHINE_TYPE = "microsoft.hybridcompute/machines"
+ALWAYS = Value(Frag("1"), LONG, nullable=False, literal=1)  # a marker fact: a constant, carried as it is
+
+
+def machines_only(c, predicate: ast.Expr, rel: Relation) -> Relation:
+    """After ``where`` with a conjunct ``type == 'microsoft.hybridcompute/machines'`` (or ``=~``) on the rows' own
+    type, every machine id fact of ``rel`` is known to name a machine on every row (``mall``): a join may then trust
+    that a string equal to it is that machine's id."""
+    stack, found = [predicate], False
+    while stack and not found:
+        node = stack.pop()
+        if isinstance(node, ast.Binary) and node.op == "and":
+            stack += [node.left, node.right]
+        elif isinstance(node, ast.Binary) and node.op in ("==", "=~"):
+            for column, literal in ((node.left, node.right), (node.right, node.left)):
+                if not (isinstance(column, ast.Column) and isinstance(literal, ast.Literal)):
+                    continue
+                value = rel.get(column.name)
+                text = literal.value if isinstance(literal.value, str) else None
+                if text is not None and node.op == "=~":
+                    text = text.lower()
+                if value is not None and "rowtype" in (value.facts or {}) and text == MACHINE_TYPE:
+                    found = True
+    if not found:
+        return rel
+    columns = []
+    for col in rel.columns:
+        facts = col.value.facts or {}
+        if any(f"m:{fold}" in facts for fold in FOLDS) and "mall" not in facts:
+            col = Col(col.name, col.value.with_(facts={**facts, "mall": ALWAYS}))
+        columns.append(col)
+    return rel.copy(columns=columns)
+
+
 def folded(value: Value, fold: str) -> dict[str, Value] | None:
     """The facts of ``toupper``/``tolower`` of ``value``: a folded machine id is the folded id of the same machine."""
     facts = value.facts or {}
@@ -62,8 +98,9 @@ def folded(value: Value, fold: str) -> dict[str, Value] | None:
             if f"mok:{source}" in facts:
                 result[f"mok:{fold}"] = facts[f"mok:{source}"]
             break
-    if "own" in facts:
-        result["own"] = facts["own"]
+    for kept in ("own", "mall"):
+        if kept in facts and result:
+            result[kept] = facts[kept]
     return result or None
 
 
@@ -82,7 +119,7 @@ def parent_facts(c, node: ast.Call, values: list[Value], rel: Relation) -> dict[
     if c.expr(text, rel).frag != values[0].frag:
         return None
     facts = values[0].facts
-    return {"m:exact": facts["par"], "mok:exact": facts["parok"]}
+    return {"m:exact": facts["par"], "mok:exact": facts["parok"]}  # not ``mall``: extensions' cuts may be no id
 
 
 # --- joins ---------------------------------------------------------------------------------------------------------
@@ -105,6 +142,9 @@ def key_join(c, left: Relation, right: Relation, op: ast.Join) -> Frag | None:
     for key in op.keys:
         a, b = machine_ref(left.get(key.left)), machine_ref(right.get(key.right))
         if a is None or b is None or a[0] != b[0]:
+            return None
+        # Two strings that are no machine's id may still be equal: one side must name a machine on every row.
+        if not any("mall" in (v.facts or {}) for v in (left.get(key.left), right.get(key.right))):
             return None
         parts.append(sql("§ = §", c.render(a[1]), c.render(b[1])))
         parts += [c.render(ok) for ok in (a[2], b[2]) if ok is not None]
