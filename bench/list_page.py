@@ -1,13 +1,15 @@
 """Benchmark of the Machines list page (server time) and its counts query on a throwaway database.
 
-    .venv/bin/python bench/list_page.py [--machines 100000] [--repeat 30] [--keep]
+    .venv/bin/python bench/list_page.py [--machines 100000] [--repeat 30] [--keep] [--reuse] [--only LABEL]
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/arcportal_bench .venv/bin/python bench/list_page.py
 
 Without DATABASE_URL it uses a SQLite file in a temporary directory (ARC_VAR_DIR). With a PostgreSQL URL it always
-works on a database named ``arcportal_bench`` (created and dropped here; never the database the URL names
-otherwise). It seeds N machines with bulk_create in batches, then times the list page through Django's test Client
-with a signed-in user (middleware, view, queries and template: the server's whole share of a request) for several
-filter combinations, plus the HTMX rows poll and the counts aggregate alone, and prints p50/p95 per case.
+works on a database named ``arcportal_bench`` (created and dropped here; never the database the URL names otherwise;
+``ARC_BENCH_DATABASE`` renames it). ``--keep`` leaves the seeded fleet, ``--reuse`` times it again (PostgreSQL). It
+seeds N machines (PostgreSQL: one INSERT … SELECT; SQLite: bulk_create in batches), then times the list page through
+Django's test Client with a signed-in user (middleware, view, queries and template: the server's whole share of a
+request) for several filter combinations, plus the HTMX rows poll and the counts aggregate alone, and prints p50/p95
+per case.
 """
 
 from __future__ import annotations
