@@ -1,6 +1,6 @@
 """The load side of bench/heartbeat_ingest.py: heartbeats pre-signed with the agent's own helper, fired from a process
 of their own (asyncio, raw HTTP/1.1), the CPU each kind of process spent on them, and the flush loop that stands in
-for beat. The environment, gunicorn and /proc helpers are bench/_harness.py's."""
+for beat. The environment, gunicorn and /proc helpers are bench/_harness/'s."""
 
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _serving import (
+from _harness.serving import (
     ROOT,
     CpuMeter,
     Portal,

@@ -125,7 +125,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def prepare_environment():
-    """The throwaway PostgreSQL database and var directory (bench/_harness.py), with the bench URLconf beside them."""
+    """The throwaway PostgreSQL database and var directory (bench/_harness/), with the bench URLconf beside them."""
     if not os.environ.get("REDIS_URL"):
         raise SystemExit("bench/heartbeat_ingest.py needs REDIS_URL (e.g. redis://127.0.0.1:6379/11)")
     environment = throwaway_environment(BENCH_DB, script="bench/heartbeat_ingest.py", postgres_only=True)

@@ -21,7 +21,7 @@ import sys
 import time
 from urllib.parse import urlsplit
 
-from _harness import POSTGRES_SCHEMES, postgres_admin_url, setup_django
+from _harness import POSTGRES_SCHEMES, model_defaults, postgres_admin_url, setup_django
 
 GROUPS = 50
 LOCATIONS = ["eastus", "eastus2", "westus2", "westeurope", "northeurope", "uksouth", "japaneast", "australiaeast"]
@@ -95,20 +95,6 @@ def prepare_database() -> tuple[str, bool]:
     return admin, not exists
 
 
-def _defaults(model, skip: set[str]) -> tuple[list[str], list]:
-    """Columns and values for every field the bench doesn't set: the model's own defaults."""
-    from django.db import connection
-
-    columns, values = [], []
-    for field in model._meta.concrete_fields:
-        if field.primary_key or field.column in skip:
-            continue
-        default = field.get_default()
-        columns.append(field.column)
-        values.append(field.get_db_prep_save(default, connection))
-    return columns, values
-
-
 def seed(machines: int, per_machine: int) -> None:
     from django.db import connection, transaction
 
@@ -142,7 +128,7 @@ def seed(machines: int, per_machine: int) -> None:
         "created_at": "now() - interval '60 days'",
         "updated_at": "now()",
     }
-    columns, values = _defaults(Machine, set(machine_columns))
+    columns, values = model_defaults(Machine, set(machine_columns))
     placeholders = ", ".join(["%s"] * len(values))
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
@@ -167,7 +153,7 @@ def seed(machines: int, per_machine: int) -> None:
             "created_at": "now()",
             "updated_at": "now()",
         }
-        columns, values = _defaults(Extension, set(extension_columns))
+        columns, values = model_defaults(Extension, set(extension_columns))
         cursor.execute(
             f"INSERT INTO machines_extension ({', '.join([*extension_columns, *columns])}) "  # noqa: S608 - as above
             f"SELECT {', '.join(extension_columns.values())}, {', '.join(['%s'] * len(values))} "

@@ -41,8 +41,8 @@ from statistics import median
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _loadgen
-from _serving import DEFAULT_TIERS, ROOT, TIERS, CpuMeter, Portal, box_busy, start_tier
+from _harness import loadgen as _loadgen
+from _harness.serving import DEFAULT_TIERS, ROOT, TIERS, CpuMeter, Portal, box_busy, start_tier
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -104,7 +104,7 @@ def _interrupt(signum, frame) -> None:
 
 
 def start_portal(port: int, workers: int, log_path: Path) -> subprocess.Popen:
-    """gunicorn over TLS as ``manage.py serve`` runs the https side (bench/_harness.py)."""
+    """gunicorn over TLS as ``manage.py serve`` runs the https side (bench/_harness/)."""
     os.environ["ARC_PUBLIC_BASE_URL"] = f"https://127.0.0.1:{port}"
     return start_gunicorn(port, workers=workers, log_path=log_path, tls=True)
 

@@ -131,8 +131,11 @@ class Machine(models.Model):
         ]
         indexes = [
             models.Index(Lower("name"), name="machine_name_lower_idx"),
-            models.Index(fields=["location"], name="machine_location_idx"),
-            models.Index(fields=["os_name"], name="machine_os_name_idx"),
+            # The blade's filters with the heartbeat, so that the counts strip of a filtered list is an index-only
+            # scan of the matching entries (docs/decisions.md J5); they also serve the filters alone.
+            models.Index(fields=["location", "os_name", "last_heartbeat_at"], name="machine_location_os_hb_idx"),
+            models.Index(fields=["os_name", "last_heartbeat_at"], name="machine_os_hb_idx"),
+            models.Index(fields=["resource_group", "last_heartbeat_at"], name="machine_group_hb_idx"),
             # The status sweep claims due rows by (recorded status, heartbeat range): cost ∝ transitions.
             models.Index(fields=["status", "last_heartbeat_at"], name="machine_status_heartbeat_idx"),
         ]

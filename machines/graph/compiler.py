@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from machines.graph import ast
+from machines.graph import ast, keys
 from machines.graph.aggregates import aggregate
 from machines.graph.errors import invalid_query
 from machines.graph.expressions import Expressions
@@ -47,9 +47,11 @@ class CompiledQuery:
 
     def page(self, *, offset: int, limit: int) -> Frag:
         """The rows ``offset`` … ``offset + limit`` and, as the last column, the total number of rows: counted by a
-        window over the same rows, so the query runs once (whole objects are built for the page's rows only)."""
+        window over the same rows, so the query runs once (whole objects are built for the page's rows only) — or by
+        the cheaper statement the relation knows (``Relation.count``), so that the order can be a top-N sort."""
         c = self.compiler
-        total = Col("\x00total", Value(Frag("count(*) OVER ()"), LONG, nullable=False))
+        counted = self.rel.count if self.rel.count is not None else Frag("count(*) OVER ()")
+        total = Col("\x00total", Value(counted, LONG, nullable=False))
         limited = self.rel.copy(columns=[*self.rel.columns, total], limit=c.const(int(limit), LONG).frag)
         page = c.mat.materialize(limited, offset=c.const(int(offset), LONG).frag)
         items = [sql(f"§ AS o{i}", c.render(col.value)) for i, col in enumerate(page.columns)]
@@ -74,6 +76,7 @@ class Compiler(Expressions, Operators):
         self.ctes: list[Frag] = []
         self.paths: set[tuple] = set()
         self.whole: set[str] = set()  # objects the query computes with on many rows: built in the base CTE
+        self.tag_rows = False
         self.mat = Materializer(self.names, self.dialect, self.render)
         self.aggregate_input: Relation | None = None
         self.object_ctes: dict[str, Frag] = {}  # CTE name → definition, for whole objects the query uses
@@ -84,6 +87,9 @@ class Compiler(Expressions, Operators):
         check_limits(query)
         self.paths = collect_paths(query)
         self.whole = whole_object_uses(query)
+        # machine tags used whole only to be expanded: expanded from their rows (keys.tag_rows_expand), not built
+        self.tag_rows = (self.dialect.name == "postgresql" and "tags" in self.whole
+                         and "tags" not in whole_object_uses(query, skip_expanded=True))  # fmt: skip
         return CompiledQuery(self, self.tabular(query))
 
     def tabular(self, node: ast.Tabular) -> Relation:
@@ -126,7 +132,8 @@ class Compiler(Expressions, Operators):
                 pos=node.pos,
             )
         name = self.names.next("src")
-        base = render_table(self.env, key, name, self.paths, self.scopes, self.subscriptions, self.whole)
+        base = render_table(self.env, key, name, self.paths, self.scopes, self.subscriptions, self.whole,
+                            tag_rows=self.tag_rows)  # fmt: skip
         self.ctes.append(base.cte)
         alias = self.names.next("t")
         kind = Value(Frag(f"{alias}.k"), STRING, nullable=False)
@@ -142,14 +149,21 @@ class Compiler(Expressions, Operators):
                     if field_name == column
                 }  # fmt: skip
                 if column in self.whole:
-                    value = Value(Frag(f"{alias}.o_{column}"), DYNAMIC, JSON, paths=paths, shape="object")
+                    facts = None
+                    if column == "tags" and self.tag_rows and "m" in base.kinds:
+                        facts = {"tagrows": Value(Frag(f"{alias}.r_m"), LONG),
+                                 "tagjson": Value(Frag(f"{alias}.t_tags"), DYNAMIC, JSON)}  # fmt: skip
+                    value = Value(Frag(f"{alias}.o_{column}"), DYNAMIC, JSON, paths=paths, shape="object", facts=facts)
                 else:
                     lazy = LazyObject(column, kind, pk, frozenset(base.kinds))
                     value = Value(Frag("NULL"), DYNAMIC, JSON, lazy=lazy, paths=paths, shape="object")
             elif type_ == DYNAMIC:
                 value = Value(self.dialect.null(JSON), DYNAMIC, JSON, literal=None)
             else:
-                value = Value(Frag(f"{alias}.c_{column}"), type_, nullable=False, lower=column in LOWER_COLUMNS)
+                facts = keys.id_facts(alias) if column == "id" and "m" in base.kinds else None
+                facts = {"rowtype": keys.ALWAYS} if column == "type" else facts
+                value = Value(Frag(f"{alias}.c_{column}"), type_, nullable=False, lower=column in LOWER_COLUMNS,
+                              facts=facts)  # fmt: skip
             columns.append(Col(column, value))
         return Relation(source=Frag(f"{name} AS {alias}"), columns=columns, key=[kind, pk])
 
@@ -165,7 +179,7 @@ class Compiler(Expressions, Operators):
         if rel.limit is not None:
             rel = self.mat.materialize(rel)
         predicate = self.as_bool(self.expr(op.predicate, rel, predicate=True), op.predicate)
-        return rel.copy(where=[*rel.where, predicate.frag])
+        return keys.machines_only(self, op.predicate, rel.copy(where=[*rel.where, predicate.frag]))
 
     def op_extend(self, op: ast.Extend, rel: Relation) -> Relation:
         for item in op.items:
@@ -268,7 +282,7 @@ def check_limits(query: ast.Pipeline) -> None:
             )
 
 
-def whole_object_uses(query: ast.Pipeline) -> set[str]:
+def whole_object_uses(query: ast.Pipeline, *, skip_expanded: bool = False) -> set[str]:
     """The base objects (properties, tags, identity) the query computes with as a whole — compared, converted,
     expanded, grouped, sorted — rather than only projecting them. Those are built in the base table's CTE for every
     row (set-wise, no lookups); an object only projected stays lazy and is built for the rows of the page."""
@@ -292,6 +306,11 @@ def whole_object_uses(query: ast.Pipeline) -> set[str]:
                 continue  # a constant path: a column of its own, the object isn't needed
         projecting = isinstance(node, ast.Project | ast.Extend)
         if not dataclasses.is_dataclass(node):
+            continue
+        if skip_expanded and isinstance(node, ast.MvExpand):  # ``mv-expand x = tags``: not counted as a use
+            stack += [(i.expr, False) for i in node.items if not isinstance(i.expr, ast.Column)]
+            stack += [(v, False) for f in dataclasses.fields(node) if f.name != "items"
+                      for v in (getattr(node, f.name),) if dataclasses.is_dataclass(v)]  # fmt: skip
             continue
         for f in dataclasses.fields(node):
             value = getattr(node, f.name)

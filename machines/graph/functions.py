@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from machines.graph import ast
+from machines.graph import ast, keys
 from machines.graph.errors import invalid_query
 from machines.graph.values import BOOL, DATETIME, DYNAMIC, JSON, LONG, REAL, STRING, TIMESPAN, Frag, Value, sql
 
@@ -90,13 +90,15 @@ def _datetime(c, node, rel):
 
 @function("toupper", args=(1, 1))
 def _toupper(c, node, rel):
-    return Value(c.dialect.upper(c.as_string(c.expr(node.args[0], rel)).frag), STRING, nullable=False)
+    value = c.as_string(c.expr(node.args[0], rel))
+    return Value(c.dialect.upper(value.frag), STRING, nullable=False, facts=keys.folded(value, "upper"))
 
 
 @function("tolower", args=(1, 1))
 def _tolower(c, node, rel):
     value = c.as_string(c.expr(node.args[0], rel))
-    return Value(value.frag if value.lower else c.dialect.lower(value.frag), STRING, nullable=False, lower=True)
+    return Value(value.frag if value.lower else c.dialect.lower(value.frag), STRING, nullable=False, lower=True,
+                 facts=keys.folded(value, "lower"))  # fmt: skip
 
 
 @function("strlen", args=(1, 1))
@@ -112,7 +114,8 @@ def _substring(c, node, rel):
     start = sql("(§ + 1)", c.as_long(values[1], node).frag)
     start = sql("(CASE WHEN § < 1 THEN 1 ELSE § END)", start, start)
     length = c.as_long(values[2], node).frag if len(values) == 3 else None
-    return Value(sql("coalesce(§, '')", c.dialect.substr(text, start, length)), STRING, nullable=False)
+    return Value(sql("coalesce(§, '')", c.dialect.substr(text, start, length)), STRING, nullable=False,
+                 facts=keys.parent_facts(c, node, values, rel))  # fmt: skip
 
 
 @function("indexof", args=(2, 2))
@@ -323,7 +326,8 @@ def _array_length(c, node, rel):
 
 @function("bag_keys", args=(1, 1))
 def _bag_keys(c, node, rel):
-    return Value(c.dialect.json_keys(c.json_of(c.expr(node.args[0], rel))), DYNAMIC, JSON, shape="array")
+    value = c.expr(node.args[0], rel)
+    return keys.bag_keys_of_pair(c, value) or Value(c.dialect.json_keys(c.json_of(value)), DYNAMIC, JSON, shape="array")
 
 
 @function("pack", "bag_pack", args=(0, 64))

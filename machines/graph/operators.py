@@ -7,7 +7,7 @@ element's position after ``mv-expand``, both sides' keys after ``join``, the bra
 
 from __future__ import annotations
 
-from machines.graph import ast
+from machines.graph import ast, keys
 from machines.graph.aggregates import check_arity
 from machines.graph.errors import invalid_query
 from machines.graph.naming import NameAllocator, aggregate_name, derived_name
@@ -30,15 +30,15 @@ class Operators:
         if rel.limit is not None:
             rel = self.mat.materialize(rel)
         names = NameAllocator()
-        keys: list[tuple[str, Value]] = []
+        by: list[tuple[str, Value]] = []
         for item in op.by:
-            keys.append((names.claim(item.name or derived_name(item.expr)), self.keyed(self.expr(item.expr, rel))))
+            by.append((names.claim(item.name or derived_name(item.expr)), self.keyed(self.expr(item.expr, rel))))
         arg_items = [i for i in op.aggregates if isinstance(i.expr, ast.Call) and i.expr.name in ("arg_max", "arg_min")]
         picks: list[tuple[str, Value]] = []
         if arg_items:
-            rel, picks = self.arg_extremes(arg_items, rel, keys, names)
-            keys = [(name, rel.get(f"\x00key{i}")) for i, (name, _) in enumerate(keys)]
-        key_scope = Relation(source=rel.source, columns=[Col(n, v) for n, v in keys])
+            rel, picks = self.arg_extremes(arg_items, rel, by, names)
+            by = [(name, rel.get(f"\x00key{i}")) for i, (name, _) in enumerate(by)]
+        key_scope = Relation(source=rel.source, columns=[Col(n, v) for n, v in by])
         aggregates: list[tuple[str, Value]] = []
         for item in op.aggregates:
             if item in arg_items:
@@ -51,14 +51,22 @@ class Operators:
             aggregates.append((names.claim(item.name or aggregate_name(item.expr)), value))
         alias = self.names.next("t")
         items, columns = [], []
-        for number, (name, value) in enumerate(keys + picks + aggregates, start=1):
+        for number, (name, value) in enumerate(by + picks + aggregates, start=1):
             items.append(sql(f"§ AS s{number}", self.render(value)))
             columns.append(Col(name, value.moved(Frag(f"{alias}.s{number}"))))
-        group = [self.render(v) for _, v in keys]
-        extra = sql("GROUP BY §", join(", ", group)) if group else None
-        body = self.mat.select(rel.copy(order=[], limit=None), items, extra=extra)
+        per_row = None if picks else keys.summarize_join(self, rel, by, aggregates)
+        if per_row is not None:  # one group per left row of a key join: aggregates per row, for the page's rows
+            items, where = per_row
+            rows = rel.joined.left.copy(where=[] if where is None else [where], order=[], limit=None)
+            body = self.mat.select(rows, items)
+            count = sql("(SELECT count(*) FROM (§) AS q)", self.mat.select(rows, []))
+        else:
+            group = [self.render(v) for _, v in by]
+            extra = sql("GROUP BY §", join(", ", group)) if group else None
+            body = self.mat.select(rel.copy(order=[], limit=None), items, extra=extra)
+            count = None
         return Relation(source=sql(f"(§) AS {alias}", body), columns=columns,
-                        key=[c.value for c in columns[: len(keys)]])  # fmt: skip
+                        key=[c.value for c in columns[: len(by)]], count=count)  # fmt: skip
 
     def arg_extremes(self, items, rel: Relation, keys, names: NameAllocator):
         """arg_max/arg_min: each returned column's value on the group's first row by the expression (a window)."""
@@ -142,24 +150,30 @@ class Operators:
         if value.type != DYNAMIC:
             raise self.mismatch("mv-expand takes a dynamic array or property bag.", item.expr)
         # The array is computed once per row, as a column of the input: the expansion reads it several times.
-        hidden = Col("\x00array", Value(self.json_of(value), DYNAMIC, JSON, shape=value.shape))
+        hidden = Col("\x00array", Value(self.json_of(value), DYNAMIC, JSON, shape=value.shape, facts=value.facts))
         rel = self.mat.materialize(rel.copy(columns=[*rel.columns, hidden]))
-        array = self.render(rel.get("\x00array"))
+        array_value = rel.get("\x00array")
+        array = self.render(array_value)
         rel = rel.copy(columns=rel.columns[:-1])
         alias = self.names.next("x")
-        join_clause, keep, element, ordinal = self.dialect.mv_expand(
-            array, alias, as_array=op.kind == "array", shape=value.shape
-        )
+        rows = None if op.kind == "array" else keys.tag_rows_expand(self, array_value, alias, op.limit)
+        if rows is not None:  # machine tags from their rows
+            join_clause, keep, element, ordinals, facts = rows
+        else:
+            join_clause, keep, element, ordinal = self.dialect.mv_expand(
+                array, alias, as_array=op.kind == "array", shape=value.shape
+            )
+            ordinals, facts = [Value(ordinal, LONG, nullable=False)], None
         name = item.name or derived_name(item.expr)
-        new = Value(element, DYNAMIC, JSON)
+        new = Value(element, DYNAMIC, JSON, facts=facts)
         if name is not None and rel.get(name) is not None:
             columns = [Col(name, new) if c.name == name else c for c in rel.columns]
         else:
             columns = [*rel.columns, Col(NameAllocator(rel.names()).claim(name), new)]
         where = list(rel.where) + ([keep] if keep is not None else [])
-        if op.limit is not None:
+        if op.limit is not None and rows is None:
             where.append(self.dialect.mv_limit(alias, op.limit))
-        key = None if rel.key is None else [*rel.key, Value(ordinal, LONG, nullable=False)]
+        key = None if rel.key is None else [*rel.key, *ordinals]
         expanded = Relation(source=sql("§ §", rel.source, join_clause), columns=columns, where=where, order=[], key=key)
         return self.mat.materialize(expanded)  # the element becomes a column: later uses read it, not rebuild it
 
@@ -175,13 +189,15 @@ class Operators:
                                     name=missing, pos=op.pos)  # fmt: skip
         if op.kind == "innerunique":
             left = self.unique_left(left, [self.join_pair(left, right, key, op)[0] for key in op.keys])
-        condition = join(" AND ", [sql("§ = §", *self.join_pair(left, right, key, op)) for key in op.keys])
+        on_keys = keys.key_join(self, left, right, op)  # machine ids on both sides: their row keys
+        condition = on_keys or join(" AND ", [sql("§ = §", *self.join_pair(left, right, key, op)) for key in op.keys])
         word = "LEFT JOIN" if op.kind == "leftouter" else "JOIN"
         names = NameAllocator(left.names())
         columns = [*left.columns, *(Col(names.claim(c.name), c.value) for c in right.columns)]
         key = None if left.key is None or right.key is None else [*left.key, *right.key]
         source = sql(f"§ {word} § ON §", left.source, right.source, condition)
-        return Relation(source=source, columns=columns, key=key)
+        joined = None if on_keys is None else keys.KeyJoin(source, left, right, op.kind, condition)
+        return Relation(source=source, columns=columns, key=key, joined=joined)
 
     def join_pair(self, left: Relation, right: Relation, key: ast.JoinKey, op) -> tuple[Frag, Frag]:
         a, b = self.keyed(left.get(key.left)), self.keyed(right.get(key.right))

@@ -35,6 +35,8 @@ class Relation:
     order: list[SortKey] = field(default_factory=list)
     limit: Frag | None = None
     key: list[Value] | None = None  # values that identify a row; None: unknown (order by every column)
+    joined: object | None = None  # keys.KeyJoin when this relation is a join on row keys, as op_join made it
+    count: Frag | None = None  # a cheaper statement of its number of rows, when known (keys.summarize_join)
 
     def get(self, name: str) -> Value | None:
         for col in self.columns:
@@ -53,6 +55,9 @@ class Relation:
             "order": list(self.order),
             "limit": self.limit,
             "key": None if self.key is None else list(self.key),
+            "joined": self.joined,
+            # new columns or another order keep the rows; a filter or a limit changes how many there are
+            "count": self.count if set(changes) <= {"columns", "order"} else None,
         }
         values.update(changes)
         return Relation(**values)
@@ -120,7 +125,9 @@ class Materializer:
             if value.status is not None:
                 status = (carry(value.status[0]), carry(value.status[1]))
             paths = {p: carry(v) for p, v in value.paths.items()} if value.paths else None
-            return value.with_(frag=Frag(f"{alias}.{carried[ident]}"), status=status, paths=paths, literal=MISSING)
+            facts = {f: carry(v) for f, v in value.facts.items()} if value.facts else None
+            return value.with_(frag=Frag(f"{alias}.{carried[ident]}"), status=status, paths=paths, literal=MISSING,
+                               facts=facts)  # fmt: skip
 
         columns = [Col(col.name, carry(col.value)) for col in rel.columns]
         key = None if rel.key is None else [carry(v) for v in rel.key]

@@ -192,6 +192,17 @@ def object_lookup(name: str, kind: Frag, pk: Frag) -> Frag:
     return sql(f"(SELECT o.j FROM {name} AS o WHERE o.k = § AND o.pk = §)", kind, pk)
 
 
+def row_key_columns(env: Env, kind: str) -> list[Frag]:
+    """The row keys behind ids (keys.py): ``r_m`` the machine's own key on a machine row; ``r_par`` the machine's key
+    on an extension row, and ``r_pok`` whether the id cut before its first ``/extensions`` is that machine's id —
+    true unless the group or machine name starts with ``extensions`` (names hold no ``/``)."""
+    if kind == "m":
+        return [Frag("m.id AS r_m"), Frag(f"{env.dialect.null('long').sql} AS r_par"),
+                sql("§ AS r_pok", env.dialect.literal_bool(False))]  # fmt: skip
+    guard = "(substr(g.name, 1, 10) <> 'extensions' AND substr(m.name, 1, 10) <> 'extensions')"
+    return [Frag(f"{env.dialect.null('long').sql} AS r_m"), Frag("e.machine_id AS r_par"), Frag(f"{guard} AS r_pok")]
+
+
 # --- visibility ----------------------------------------------------------------------------------------------
 
 
@@ -290,6 +301,8 @@ def render_table(
     scopes: Sequence[ReadableScope],
     subscriptions: Sequence[str] | None,
     whole: Iterable[str] = (),
+    *,
+    tag_rows: bool = False,
 ) -> BaseTable:
     d = env.dialect
     title, kinds = TABLES[key]
@@ -324,12 +337,20 @@ def render_table(
             if index == 0:
                 table.paths[(field_name, path)] = (f"p{number}", rep)
         for field_name in sorted(whole):
-            if (kind, field_name) == ("m", "tags"):
+            if field_name == "tags" and tag_rows:
+                # mv-expand reads machine tags from their rows and only other rows' tags from t_tags; o_tags is
+                # built per row, for the rows that show it (none when it isn't output)
+                items.append(sql("§ AS t_tags", d.null(JSON) if kind == "m" else object_sql(env, kind, field_name)))
+            if (kind, field_name) == ("m", "tags") and tag_rows:
+                value = object_sql(env, kind, field_name)
+            elif (kind, field_name) == ("m", "tags"):
                 join_clause, value = machine_tags_join(env)
                 joins.append(join_clause)
             else:
                 value = object_sql(env, kind, field_name)
             items.append(sql(f"§ AS o_{field_name}", value))
+        if "m" in kinds:
+            items += row_key_columns(env, kind)
         if any(p == ("properties", ("status",)) for p in table.paths):
             items.append(Frag("m.last_heartbeat_at AS hb" if kind == "m" else f"{d.null('datetime').sql} AS hb"))
             table.status_column = "hb"

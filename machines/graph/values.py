@@ -84,6 +84,9 @@ class Value:
     name_hint: str | None = field(default=None, compare=False)
     status: tuple | None = field(default=None, compare=False)  # (row kind, raw heartbeat) behind a derived status
     shape: str | None = field(default=None, compare=False)  # "object" or "array" when a dynamic value always is one
+    # What is known of the value beyond its SQL, each fact a value of its own (carried across subqueries):
+    # keys.py names them (a machine id's row key, the machine tag rows behind ``tags``, a bag's one key…).
+    facts: Mapping[str, Value] | None = field(default=None, compare=False)
 
     def __post_init__(self):
         if not self.rep:
@@ -98,7 +101,7 @@ class Value:
 
     def moved(self, frag: Frag) -> Value:
         """The same value, now read from ``frag`` (a column of a new subquery): no longer a constant or an object."""
-        return replace(self, frag=frag, paths=None, status=None, literal=MISSING)
+        return replace(self, frag=frag, paths=None, status=None, literal=MISSING, facts=None)
 
 
 def is_literal(value: Value) -> bool:

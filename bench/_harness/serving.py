@@ -1,6 +1,6 @@
 """What ``bench/serving_tiers.py`` and ``bench/fleet_capacity.py`` share: a throwaway portal (PostgreSQL database,
 Redis, temporary ARC_VAR_DIR), the web tiers it can be served by, nginx in front from ``deploy/``, and CPU from
-``/proc``. (The lead folds this into the shared bench harness.)
+``/proc``: the serving part of the one bench harness (``bench/_harness/``).
 
 Every process is started in its own session and stopped by its process-group id; traffic stays on 127.0.0.1.
 """
@@ -22,13 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parents[1]
-for _path in (str(ROOT), str(ROOT / "agent")):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-from arcportal.serving import granian_command, gunicorn_command  # noqa: E402
-from deploy.nginx import NGINX, make_prefix, render_site, render_standalone  # noqa: E402
+from _harness import ROOT
+from arcportal.serving import granian_command, gunicorn_command
+from deploy.nginx import NGINX, make_prefix, render_site, render_standalone
 
 BENCH_URLS = '''"""Bench-only URLconf: the project's URLs plus a bare JSON view (bench/serving_tiers.py)."""
 from django.http import JsonResponse

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 for _path in (ROOT / "agent", ROOT):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
@@ -60,6 +60,27 @@ def recreate_postgres_database(url: str, name: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
+def postgres_database_exists(url: str, name: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(postgres_admin_url(url), autocommit=True) as conn:
+        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
+
+
+def model_defaults(model, skip: set[str]) -> tuple[list[str], list]:
+    """Columns and values for every field of ``model`` a bulk ``INSERT … SELECT`` doesn't set: the model's own
+    defaults, as the ORM would write them."""
+    from django.db import connection
+
+    columns, values = [], []
+    for field in model._meta.concrete_fields:
+        if field.primary_key or field.column in skip:
+            continue
+        columns.append(field.column)
+        values.append(field.get_db_prep_save(field.get_default(), connection))
+    return columns, values
+
+
 def drop_postgres_database(url: str, name: str) -> None:
     import psycopg
 
@@ -81,11 +102,12 @@ def clear_heartbeat_buffer(database: str) -> None:
 
 
 def throwaway_environment(
-    name: str, *, script: str, postgres_only: bool = False, keep: bool = False
+    name: str, *, script: str, postgres_only: bool = False, keep: bool = False, reuse: bool = False
 ) -> BenchEnvironment:
     """A temporary ARC_VAR_DIR and the throwaway database ``name`` (``ARC_BENCH_DATABASE`` overrides it, for a server
-    shared with other runs; see the module docstring); ``keep`` leaves both in place at cleanup. Exits with a message
-    for a database this bench does not support."""
+    shared with other runs; see the module docstring); ``keep`` leaves both in place at cleanup, ``reuse`` keeps a
+    PostgreSQL database an earlier ``keep`` left (the bench checks what it holds). Exits with a message for a
+    database this bench does not support."""
     name = os.environ.get("ARC_BENCH_DATABASE") or name
     var_dir = Path(tempfile.mkdtemp(prefix=f"{name}-"))
     os.environ["ARC_VAR_DIR"] = str(var_dir)
@@ -94,7 +116,8 @@ def throwaway_environment(
     if postgres_only and not url:
         url = "postgres://postgres@127.0.0.1:5432/postgres"
     if url.startswith(POSTGRES_SCHEMES):
-        recreate_postgres_database(url, name)
+        if not (reuse and postgres_database_exists(url, name)):
+            recreate_postgres_database(url, name)
         clear_heartbeat_buffer(name)
         os.environ["DATABASE_URL"] = urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
