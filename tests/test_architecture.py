@@ -35,6 +35,7 @@ COMPOSITION_ROOT = {"arcportal/settings.py", "arcportal/urls.py", "arcportal/cel
 # Pure rule modules: no Django, no database, time as an argument; they may import only each other (of the portal).
 PURE_MODULES = [
     "arcportal/arm/ids.py",
+    "arcportal/arm/odata.py",
     "arcportal/authz.py",
     "arcportal/textguard.py",
     "arcportal/files.py",

@@ -11,12 +11,15 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from arcportal.arm.views import arm_path, arm_route
 from machines.api import views
 from machines.api.graph import ResourcesApi
+from machines.api.views.providers import ProviderGetApi, ProviderListApi
+from machines.api.views.resources import ResourceListApi, ResourceListByResourceGroupApi
 
 app_name = "machines-arm"
 
 SUB = r"subscriptions/(?P<subscriptionId>[^/]+)"
 RG = SUB + r"/resourcegroups/(?P<resourceGroupName>[^/]+)"
-MACHINES = r"/providers/microsoft\.hybridcompute/machines"
+# `/+`: the generic-resource calls (az resource show/tag/delete) send an empty parent path, `…HybridCompute//machines`.
+MACHINES = r"/providers/microsoft\.hybridcompute/+machines"
 MACHINE = RG + MACHINES + r"/(?P<machineName>[^/]+)"
 EXTENSION = MACHINE + r"/extensions/(?P<extensionName>[^/]+)"
 
@@ -47,6 +50,16 @@ urlpatterns = [
             "PATCH": views.ResourceGroupUpdateApi,
             "DELETE": views.ResourceGroupDeleteApi,
         },
+    ),
+    # Generic resources and resource providers (az resource list/show/tag/delete; docs/cli.md).
+    arm(SUB + r"/resources", T_SUB + "/resources", "resource-list", {"GET": ResourceListApi}),
+    arm(RG + r"/resources", T_RG + "/resources", "resource-list-by-group", {"GET": ResourceListByResourceGroupApi}),
+    arm(SUB + r"/providers", T_SUB + "/providers", "provider-list", {"GET": ProviderListApi}),
+    arm(
+        SUB + r"/providers/(?P<resourceProviderNamespace>[^/]+)",
+        T_SUB + "/providers/{resourceProviderNamespace}",
+        "provider-detail",
+        {"GET": ProviderGetApi},
     ),
     arm(
         SUB + MACHINES,

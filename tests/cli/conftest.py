@@ -88,8 +88,7 @@ class AzureCli:
             "--service-principal",
             "--username",
             self.client_id,
-            "--password",
-            self.secret,
+            f"--password={self.secret}",  # `=`: a secret may start with '-' (the CLI's own advice)
             "--tenant",
             self.tenant_id,
         )
