@@ -275,9 +275,15 @@ def _code_files() -> list[Path]:
     files = []
     for path in ROOT.rglob("*"):
         relative = path.relative_to(ROOT)
-        if relative.parts[0] in ("tests", ".venv", "var", ".git", "static", "node_modules") or "migrations" in (
-            relative.parts
-        ):
+        if relative.parts[0] in (
+            "tests",
+            ".venv",
+            ".venv-az",
+            "var",
+            ".git",
+            "static",
+            "node_modules",
+        ) or "migrations" in (relative.parts):
             continue
         if path.is_file() and path.suffix in CODE_SUFFIXES and "__pycache__" not in relative.parts:
             files.append(path)
