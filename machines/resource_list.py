@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db.models import QuerySet, Value
-from django.db.models.fields.json import KeyTextTransform
+from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Lower
 
 from arcportal.arm import ids
@@ -88,7 +88,7 @@ def _extensions(wanted: ResourceFilter, base: QuerySet[Extension]) -> QuerySet[E
     if wanted.tag_name is not None:
         qs = qs.filter(tags__has_key=wanted.tag_name)
         if wanted.tag_value is not None:
-            qs = qs.annotate(_tag_value=KeyTextTransform(wanted.tag_name, "tags")).filter(_tag_value=wanted.tag_value)
+            qs = qs.annotate(_tag_value=KeyTransform(wanted.tag_name, "tags")).filter(_tag_value=wanted.tag_value)
     return qs
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 PROPERTIES = {"resourcetype": "resourceType", "resourcegroup": "resourceGroup", "name": "name", "location": "location"}
 TAG_NAME = "tagName"
 TAG_VALUE = "tagValue"
-MAX_LENGTH = 4096
+MAX_LENGTH = 2048  # below the edge guard's 4,096 (arcportal.textguard), so the parser's own message shows
 SUPPORTED = (
     "resourceType eq '…', resourceGroup eq '…', name eq '…', location eq '…', tagName eq '…' [and tagValue eq '…'], "
     "startswith(tagName, '…') and substringof('…', name), joined by 'and'"
