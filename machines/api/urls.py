@@ -21,13 +21,7 @@ MACHINES = r"/providers/microsoft\.hybridcompute/machines"
 MACHINE = RG + MACHINES + r"/(?P<machineName>[^/]+)"
 EXTENSION = MACHINE + r"/extensions/(?P<extensionName>[^/]+)"
 
-# A role-assignment scope: a subscription, a resource group or a machine (the SDK sends its slashes unquoted).
-SCOPE = r"/?(?P<scope>subscriptions/[^/]+(?:/resourcegroups/[^/]+(?:" + MACHINES + r"/[^/]+)?)?)"
-AUTHZ = r"/providers/microsoft\.authorization"
-ASSIGNMENT_NAME = r"/roleassignments/(?P<name>[^/]+)"
-
 T_SUB = "/subscriptions/{subscriptionId}"
-T_AUTHZ = "/{scope}/providers/Microsoft.Authorization"
 T_RG = T_SUB + "/resourceGroups/{resourceGroupName}"
 T_MACHINES = "/providers/Microsoft.HybridCompute/machines"
 T_MACHINE = T_RG + T_MACHINES + "/{machineName}"
@@ -37,42 +31,71 @@ def arm(regex: str, template: str, name: str, views_by_method):
     return arm_path(rf"^{regex}/?$", arm_route(views_by_method, path=template), name=name)
 
 
+def authorization_routes():
+    """``Microsoft.Authorization`` role assignments (subscription, group, machine scope) and role definitions (also at
+    the root). ``/?``: the SDK sends ``//subscriptions/…`` when a scope is given with its leading slash."""
+    authz = r"/providers/microsoft\.authorization"
+    t_authz = "/providers/Microsoft.Authorization"
+    assignments = {"GET": authz_views.RoleAssignmentListForScopeApi}
+    assignment = {
+        "GET": authz_views.RoleAssignmentGetApi,
+        "PUT": authz_views.RoleAssignmentCreateApi,
+        "DELETE": authz_views.RoleAssignmentDeleteApi,
+    }
+    routes = []
+
+    def at(views_by_method, suffix):  # one operationId per path in the schema: RoleAssignments_Get_ResourceGroup …
+        if not suffix:
+            return views_by_method
+        return {
+            method: type(f"{cls.__name__}{suffix}", (cls,), {"operation_id": f"{cls.operation_id}_{suffix}"})
+            for method, cls in views_by_method.items()
+        }
+
+    for key, regex, template, suffix in (
+        ("subscription", SUB, T_SUB, ""),
+        ("resource-group", RG, T_RG, "ResourceGroup"),
+        ("machine", MACHINE, T_MACHINE, "Machine"),
+    ):
+        routes += [
+            arm(
+                f"/?{regex}{authz}/roleassignments",
+                f"{template}{t_authz}/roleAssignments",
+                f"role-assignment-list-{key}",
+                at(assignments, suffix),
+            ),
+            arm(
+                f"/?{regex}{authz}/roleassignments/(?P<name>[^/]+)",
+                f"{template}{t_authz}/roleAssignments/{{name}}",
+                f"role-assignment-detail-{key}",
+                at(assignment, suffix),
+            ),
+        ]
+    for key, regex, template, suffix in (
+        ("root", "", "", ""),
+        ("subscription", f"/?{SUB}", T_SUB, "Subscription"),
+        ("resource-group", f"/?{RG}", T_RG, "ResourceGroup"),
+    ):
+        prefix = f"{regex}{authz}" if regex else f"/?{authz[1:]}"
+        routes += [
+            arm(
+                f"{prefix}/roledefinitions",
+                f"{template}{t_authz}/roleDefinitions",
+                f"role-definition-list-{key}",
+                at({"GET": authz_views.RoleDefinitionListApi}, suffix),
+            ),
+            arm(
+                f"{prefix}/roledefinitions/(?P<roleDefinitionId>[^/]+)",
+                f"{template}{t_authz}/roleDefinitions/{{roleDefinitionId}}",
+                f"role-definition-detail-{key}",
+                at({"GET": authz_views.RoleDefinitionGetApi}, suffix),
+            ),
+        ]
+    return routes
+
+
 urlpatterns = [
-    arm(
-        SUB + AUTHZ + r"/roleassignments",
-        T_SUB + "/providers/Microsoft.Authorization/roleAssignments",
-        "role-assignment-list-by-subscription",
-        {"GET": authz_views.RoleAssignmentListForSubscriptionApi},
-    ),
-    arm(
-        SCOPE + AUTHZ + r"/roleassignments",
-        T_AUTHZ + "/roleAssignments",
-        "role-assignment-list",
-        {"GET": authz_views.RoleAssignmentListForScopeApi},
-    ),
-    arm(
-        SCOPE + AUTHZ + ASSIGNMENT_NAME,
-        T_AUTHZ + "/roleAssignments/{name}",
-        "role-assignment-detail",
-        {
-            "GET": authz_views.RoleAssignmentGetApi,
-            "PUT": authz_views.RoleAssignmentCreateApi,
-            "DELETE": authz_views.RoleAssignmentDeleteApi,
-        },
-    ),
-    arm(
-        r"/?(?:(?P<scope>subscriptions/[^/]+(?:/resourcegroups/[^/]+)?)/)?providers/microsoft\.authorization/roledefinitions",
-        T_AUTHZ + "/roleDefinitions",
-        "role-definition-list",
-        {"GET": authz_views.RoleDefinitionListApi},
-    ),
-    arm(
-        r"/?(?:(?P<scope>subscriptions/[^/]+(?:/resourcegroups/[^/]+)?)/)?providers/microsoft\.authorization"
-        r"/roledefinitions/(?P<roleDefinitionId>[^/]+)",
-        T_AUTHZ + "/roleDefinitions/{roleDefinitionId}",
-        "role-definition-detail",
-        {"GET": authz_views.RoleDefinitionGetApi},
-    ),
+    *authorization_routes(),
     arm("subscriptions", "/subscriptions", "subscription-list", {"GET": views.SubscriptionListApi}),
     arm(SUB, T_SUB, "subscription-detail", {"GET": views.SubscriptionGetApi}),
     arm(

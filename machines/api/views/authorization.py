@@ -3,7 +3,8 @@
 list_for_scope / list_for_subscription / get_by_id`` and ``role_definitions.list / get``.
 
 Paths are ``/{scope}/providers/Microsoft.Authorization/roleAssignments[/{name}]`` with ``{scope}`` a subscription,
-resource group or machine (the SDK does not quote the slashes of a scope). Assigning needs
+resource group or machine (the SDK does not quote the slashes of a scope, and sends ``//subscriptions/…`` for a
+scope given with its leading slash); ``machines/api/urls.py`` spells the three shapes out. Assigning needs
 ``Microsoft.Authorization/roleAssignments/write`` at the scope; reading needs ``…/read``; lists show only the rows
 the caller may read.
 """
@@ -12,12 +13,15 @@ from __future__ import annotations
 
 import re
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
 from arcportal import authz
 from arcportal.arm import ids
 from arcportal.arm.errors import ArmError
 from arcportal.arm.pagination import paginate
+from arcportal.arm.schema import error_responses
 from arcportal.arm.views import rfc3339
 from identity import role_assignments as ra
 from machines import governance
@@ -34,12 +38,6 @@ _FILTER_TERMS = (
     ("principal", re.compile(rf"^principalId\s+eq\s+'{_GUID}'$", re.IGNORECASE)),
     ("principal", re.compile(rf"^assignedTo\('{_GUID}'\)$", re.IGNORECASE)),
 )
-
-
-def scope_of(raw: str | None) -> str:
-    """``subscriptions/…`` as the URL carries it → ``/subscriptions/…`` (root when empty)."""
-    raw = (raw or "").strip("/")
-    return f"/{raw}" if raw else ids.ROOT
 
 
 def definition_id(role_id: str, scope: str) -> str:
@@ -123,9 +121,32 @@ def parse_assignment_filter(value: str | None) -> dict:
     return found
 
 
+FILTER = OpenApiParameter("$filter", str, OpenApiParameter.QUERY, description="atScope(), principalId eq '{id}'.")
+READ_SCHEMA = extend_schema(responses={200: OpenApiTypes.OBJECT, **error_responses(400, 403, 404)}, parameters=[FILTER])
+GET_SCHEMA = extend_schema(responses={200: OpenApiTypes.OBJECT, **error_responses(400, 403, 404)})
+PUT_SCHEMA = extend_schema(
+    request=OpenApiTypes.OBJECT,
+    responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT, **error_responses(400, 403, 404, 409)},
+)
+DELETE_SCHEMA = extend_schema(responses={200: OpenApiTypes.OBJECT, 204: None, **error_responses(400, 403)})
+
+
+def scope_from(kwargs: dict) -> str:
+    """The scope a URL names through its ``subscriptionId`` / ``resourceGroupName`` / ``machineName`` parts."""
+    subscription = kwargs.get("subscriptionId")
+    if not subscription:
+        return ids.ROOT
+    group, machine = kwargs.get("resourceGroupName"), kwargs.get("machineName")
+    if group and machine:
+        return ids.machine_id(subscription, group, machine)
+    if group:
+        return ids.resource_group_id(subscription, group)
+    return ids.subscription_id(subscription)
+
+
 class _AuthorizationOperation(ArmOperation):
-    def scope(self, raw: str | None) -> str:
-        return ra.scope_clean(scope_of(raw))  # 400 InvalidScope for anything but a subscription, group or machine
+    def scope(self, kwargs: dict) -> str:
+        return ra.scope_clean(scope_from(kwargs))  # 400 InvalidScope: not a subscription GUID
 
     def render_rows(self, rows):
         principals = governance.principal_names()
@@ -136,31 +157,21 @@ class _AuthorizationOperation(ArmOperation):
 
 
 class RoleAssignmentListForScopeApi(_AuthorizationOperation):
+    """``list_for_scope`` and ``list_for_subscription`` (the same URL at a subscription): the assignments at, above
+    and below the scope that the caller may read. A caller with no role at or below the scope gets 403."""
+
     operation_id = "RoleAssignments_ListForScope"
     rbac_action = authz.ROLE_ASSIGNMENTS_READ
 
-    def get(self, request, scope):
-        clean = self.scope(scope)
+    @READ_SCHEMA
+    def get(self, request, **kwargs):
+        clean = self.scope(kwargs)
         wanted = parse_assignment_filter(request.GET.get("$filter"))
-        self.require(authz.ROLE_ASSIGNMENTS_READ, clean)
+        if not authz.holds_role_within(request.user, clean):
+            self.require(authz.ROLE_ASSIGNMENTS_READ, clean)
         governance.scope_resolve(clean)
         rows = ra.role_assignment_list(
             scope=clean, principal_id=wanted.get("principal"), at_scope_only=bool(wanted.get("at_scope"))
-        )
-        return Response(paginate(request, self.visible(rows), self.render_rows(rows)))
-
-
-class RoleAssignmentListForSubscriptionApi(_AuthorizationOperation):
-    operation_id = "RoleAssignments_ListForSubscription"
-    rbac_action = authz.ROLE_ASSIGNMENTS_READ
-
-    def get(self, request, subscriptionId):
-        wanted = parse_assignment_filter(request.GET.get("$filter"))
-        self.get_subscription(subscriptionId)
-        rows = ra.role_assignment_list(
-            scope=ids.subscription_id(subscriptionId),
-            principal_id=wanted.get("principal"),
-            at_scope_only=bool(wanted.get("at_scope")),
         )
         return Response(paginate(request, self.visible(rows), self.render_rows(rows)))
 
@@ -169,8 +180,9 @@ class RoleAssignmentGetApi(_AuthorizationOperation):
     operation_id = "RoleAssignments_Get"
     rbac_action = authz.ROLE_ASSIGNMENTS_READ
 
-    def get(self, request, scope, name):
-        clean = self.scope(scope)
+    @GET_SCHEMA
+    def get(self, request, name, **kwargs):
+        clean = self.scope(kwargs)
         self.require(authz.ROLE_ASSIGNMENTS_READ, clean)
         row = ra.role_assignment_get(name=name)
         if row is None or ids.fold_name(row.scope) != ids.fold_name(clean):
@@ -182,8 +194,9 @@ class RoleAssignmentCreateApi(_AuthorizationOperation):
     operation_id = "RoleAssignments_Create"
     rbac_action = authz.ROLE_ASSIGNMENTS_WRITE
 
-    def put(self, request, scope, name):
-        clean = self.scope(scope)
+    @PUT_SCHEMA
+    def put(self, request, name, **kwargs):
+        clean = self.scope(kwargs)
         self.require(authz.ROLE_ASSIGNMENTS_WRITE, clean)
         body = self.json_body()
         properties = body.get("properties")
@@ -235,8 +248,9 @@ class RoleAssignmentDeleteApi(_AuthorizationOperation):
     operation_id = "RoleAssignments_Delete"
     rbac_action = authz.ROLE_ASSIGNMENTS_DELETE
 
-    def delete(self, request, scope, name):
-        clean = self.scope(scope)
+    @DELETE_SCHEMA
+    def delete(self, request, name, **kwargs):
+        clean = self.scope(kwargs)
         self.require(authz.ROLE_ASSIGNMENTS_DELETE, clean)
         row = ra.role_assignment_get(name=name)
         if row is None or ids.fold_name(row.scope) != ids.fold_name(clean):
@@ -250,8 +264,9 @@ class RoleDefinitionListApi(ArmOperation):
     operation_id = "RoleDefinitions_List"
     rbac_action = authz.ROLE_DEFINITIONS_READ
 
-    def get(self, request, scope=None):
-        clean = scope_of(scope)
+    @READ_SCHEMA
+    def get(self, request, **kwargs):
+        clean = scope_from(kwargs)
         roles = list(authz.ROLE_DEFINITIONS)
         value = request.GET.get("$filter")
         if value:
@@ -272,7 +287,8 @@ class RoleDefinitionGetApi(ArmOperation):
     operation_id = "RoleDefinitions_Get"
     rbac_action = authz.ROLE_DEFINITIONS_READ
 
-    def get(self, request, roleDefinitionId, scope=None):
+    @GET_SCHEMA
+    def get(self, request, roleDefinitionId, **kwargs):
         role = authz.ROLES_BY_ID.get(str(roleDefinitionId).lower())
         if role is None:
             raise ArmError(
@@ -280,4 +296,4 @@ class RoleDefinitionGetApi(ArmOperation):
                 code="RoleDefinitionDoesNotExist",
                 status=404,
             )
-        return Response(definition_body(role, scope_of(scope)))
+        return Response(definition_body(role, scope_from(kwargs)))
