@@ -2,7 +2,7 @@
 
 Before role assignments each service principal carried one role at one scope: that role + scope becomes a role
 assignment. Portal users (Owner of everything before) become Owner of every subscription in
-``machines/migrations/0010_portal_users_become_owners.py`` (subscriptions are machines', a higher layer).
+``machines/migrations/0011_portal_users_become_owners.py`` (subscriptions are machines', a higher layer).
 """
 
 import string

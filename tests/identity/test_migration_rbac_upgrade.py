@@ -1,7 +1,7 @@
 """An installation made before role assignments upgrades without locking anybody out (issue 13).
 
 The database is taken back to the state just before role assignments were filled in (identity 0002: the empty
-table; machines 0009), filled with portal users, two subscriptions and service principals through the historical
+table; machines 0010), filled with portal users, two subscriptions and service principals through the historical
 models, then migrated forward to the leaves. Every portal user is then Owner at the scope of every subscription, and
 every service principal holds exactly the role it had at the scope it had — as ``arcportal.authz.can`` decides from
 the loaded grants, not just as rows.
@@ -21,7 +21,7 @@ from identity.models import RoleAssignment
 from identity.role_assignments import role_grants_for
 from identity.tokens import user_object_id
 
-BEFORE = [("identity", "0002_role_assignments"), ("machines", "0009_status_vocabulary")]
+BEFORE = [("identity", "0002_role_assignments"), ("machines", "0010_extension_goal_state")]
 AT = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 
 

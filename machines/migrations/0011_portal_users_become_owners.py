@@ -39,7 +39,7 @@ def forwards(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("machines", "0009_status_vocabulary"),
+        ("machines", "0010_extension_goal_state"),
         ("identity", "0003_role_assignments_from_existing_access"),
         ("auth", "0012_alter_user_first_name_max_length"),
     ]
