@@ -270,6 +270,12 @@ def holds_role_within(principal: Any, scope: str) -> bool:
     return False
 
 
+def allows_anywhere(principal: Any, action: str) -> bool:
+    """Does ``principal`` hold a role allowing the full Azure ``action`` at some scope (commands that act on a
+    selection, like the machine list's Delete, show only then)?"""
+    return any(grant.role is not None and grant.role.allows(action) for grant in grants_of(principal))
+
+
 def grant_allows(grant: Grant, action: str, scope: str) -> bool:
     """Does this one grant allow the full Azure ``action`` on ``scope``?"""
     role = grant.role

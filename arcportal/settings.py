@@ -83,6 +83,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "arcportal.middleware.VaryOnHtmxMiddleware",
     "arcportal.middleware.LoginRequiredByDefaultMiddleware",
+    "arcportal.scopeguard.ScopeGuardMiddleware",
 ]
 
 if BEHIND_TLS_PROXY:

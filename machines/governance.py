@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import Q
+
 from arcportal import authz
 from arcportal.arm import ids
 from arcportal.exceptions import Invalid, NotFound
@@ -111,3 +113,38 @@ def role_assignment_visible(principal, row: RoleAssignment) -> bool:
     return authz.can(principal, authz.ROLE_ASSIGNMENTS_READ, row.scope) or str(row.principal_id) == str(
         getattr(principal, "object_id", "")
     )
+
+
+def machine_scope_q(principal, action: str = authz.READ) -> Q | None:
+    """Which machines ``principal`` may ``action`` (``read``/``write``/``delete``), as a filter on ``Machine``:
+    ``None`` means every machine (a grant at the root), an empty ``Q(pk__in=[])`` none. The same decision as
+    ``authz.can`` on each machine's id, done in the database."""
+    wanted = f"Microsoft.HybridCompute/machines/{action}"
+    found = Q(pk__in=[])
+    for grant in authz.grants_of(principal):
+        if grant.role is None or not grant.role.allows(wanted):
+            continue
+        try:
+            scope = ids.parse(grant.scope)
+        except ValueError:
+            continue
+        if scope.is_root:
+            return None
+        part = Q(resource_group__subscription__subscription_id=ra._guid(scope.subscription))
+        if scope.resource_group is not None:
+            part &= Q(resource_group__name__iexact_ascii=scope.resource_group)
+        if scope.machine is not None:
+            part &= Q(name__iexact_ascii=scope.machine)
+        found |= part
+    return found
+
+
+def machines_permitted(queryset, principal, action: str = authz.READ):
+    """``queryset`` narrowed to the machines ``principal`` may ``action``."""
+    q = machine_scope_q(principal, action)
+    return queryset if q is None else queryset.filter(q)
+
+
+def resource_groups_readable(queryset, principal):
+    """Resource groups ``principal`` may read (``Microsoft.Resources/subscriptions/resourceGroups/read``)."""
+    return [group for group in queryset if authz.can(principal, authz.READ, group.arm_id)]
