@@ -77,11 +77,13 @@ MIDDLEWARE = [
     "arcportal.middleware.InputGuardMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "identity.middleware.RoleAssignmentMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "arcportal.middleware.VaryOnHtmxMiddleware",
     "arcportal.middleware.LoginRequiredByDefaultMiddleware",
+    "arcportal.scopeguard.ScopeGuardMiddleware",
 ]
 
 if BEHIND_TLS_PROXY:

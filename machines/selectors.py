@@ -94,12 +94,13 @@ def machine_tags(machine: Machine) -> dict[str, str]:
 # --- Portal Machines blade ------------------------------------------------------------------------------------
 
 
-def machine_list_filtered(*, params, now: datetime):
-    """The Machines blade's list: ``MachineFilterSet`` over the base queryset, its status derived at ``now``.
+def machine_list_filtered(*, params, now: datetime, queryset: QuerySet[Machine] | None = None):
+    """The Machines blade's list: ``MachineFilterSet`` over ``queryset`` (default: the base queryset; the portal
+    passes the machines the user may read, ``machines.governance.machines_permitted``), status derived at ``now``.
 
     Returns the FilterSet; ``.qs`` is the filtered and ordered queryset, ``.errors`` says which parameter was bad.
     """
-    return MachineFilterSet(params, queryset=machine_base_queryset(), now=now)
+    return MachineFilterSet(params, queryset=machine_base_queryset() if queryset is None else queryset, now=now)
 
 
 def machine_fleet_exists() -> bool:
@@ -246,3 +247,31 @@ def extension_list(*, machine: Machine):
 
 def extension_get(*, machine: Machine, name: str):
     return extension_list(machine=machine).filter(name__iexact_ascii=name).first()
+
+
+def async_operation_get(*, subscription_id: str, operation_id: str):
+    """An ARM asynchronous operation by its id, within the subscription the URL names."""
+    from machines.models import AsyncOperation
+
+    try:
+        key = uuid.UUID(str(operation_id))
+    except ValueError:
+        return None
+    operation = AsyncOperation.objects.filter(pk=key).first()
+    if operation is None or operation.subscription_id.lower() != str(subscription_id).lower():
+        return None
+    return operation
+
+
+def run_command_list(*, machine: Machine):
+    from machines.models import RunCommand
+
+    return (
+        RunCommand.objects.filter(machine=machine)
+        .select_related("machine__resource_group__subscription")
+        .order_by("name", "pk")
+    )
+
+
+def run_command_get(*, machine: Machine, name: str):
+    return run_command_list(machine=machine).filter(name__iexact_ascii=name).first()
