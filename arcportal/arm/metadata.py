@@ -8,8 +8,9 @@ endpoints. Older api-versions (before 2022-09-01) answer the list of all clouds,
 Every URL is this portal's (``public_base_url``: the https host the client used): it is both the resource manager
 and the sign-in authority. The audiences are Azure's management resource under its two names, the ones our tokens
 carry and accept (``az login`` asks for ``https://management.core.windows.net//.default``). Services we do not
-emulate (Microsoft Graph, Key Vault, storage …) are left out, so the CLI's commands for them fail instead of calling
-Azure. Public (no authentication): it says nothing an anonymous caller could not guess.
+emulate (Key Vault, storage …) are left out, so the CLI's commands for them fail instead of calling Azure; Microsoft
+Graph is named (the portal's ``/graph/``, which serves nothing) only because ``az role`` builds a Graph client before
+it runs, even when ``--assignee-object-id`` and ``--fill-principal-name false`` mean it never calls it. Public (no authentication): it says nothing an anonymous caller could not guess.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ def cloud_metadata(base_url: str) -> dict[str, Any]:
             "tenant": "common",
             "identityProvider": "AAD",
         },
+        # Not served (no Microsoft Graph here): published so the CLI's role commands start, which build a Graph
+        # client up front; any call that really needs Graph fails at its token request (docs/cli.md).
+        "microsoftGraphResourceId": f"{base_url}/graph/",
         "suffixes": {},
     }
 
