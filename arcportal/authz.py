@@ -30,6 +30,8 @@ WRITE = "write"
 DELETE = "delete"
 ONBOARD = "onboard"
 ACTIONS = frozenset({READ, WRITE, DELETE, ONBOARD})
+# Creating or deleting a management lock (issue 13): Owner (and User Access Administrator) only.
+LOCKS_WRITE = "Microsoft.Authorization/locks/write"
 
 OWNER = "Owner"
 CONTRIBUTOR = "Contributor"
@@ -37,7 +39,7 @@ READER = "Reader"
 ONBOARDING = "Azure Connected Machine Onboarding"
 
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
-    OWNER: ACTIONS,
+    OWNER: ACTIONS | {LOCKS_WRITE},
     CONTRIBUTOR: ACTIONS,
     READER: frozenset({READ}),
     ONBOARDING: frozenset({READ, WRITE, ONBOARD}),
@@ -100,7 +102,7 @@ def assignment(principal: Any) -> tuple[str, str] | None:
 
 def can(principal: Any, action: str, scope: str) -> bool:
     """May ``principal`` perform ``action`` on ``scope``?"""
-    if action not in ACTIONS:
+    if action not in ACTIONS and action != LOCKS_WRITE:
         raise ValueError(f"Unknown action {action!r}; use one of {sorted(ACTIONS)}.")
     granted = assignment(principal)
     if granted is None:

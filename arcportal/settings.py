@@ -64,7 +64,7 @@ DJANGO_APPS = [
 ]
 THIRD_PARTY_APPS = ["rest_framework", "django_filters", "drf_spectacular", "drf_spectacular_sidecar", "django_htmx"]
 # Lowest layer first (docs/architecture.md): a package imports only itself and the ones before it.
-LOCAL_APPS = ["arcportal", "arcportal.activity", "identity", "machines", "onboarding", "agentplane"]
+LOCAL_APPS = ["arcportal", "arcportal.activity", "identity", "machines", "machines.locks", "onboarding", "agentplane"]
 # A development tool outside the layers (it may import any app and the agent); installed for `simulate_fleet`.
 TOOL_APPS = ["simulator"]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS + TOOL_APPS

@@ -19,6 +19,7 @@ urlpatterns = [
     path("", include("onboarding.urls")),
     # ARM plane, identity endpoints, agent plane and downloads (their own authentication).
     path("", include("machines.api.urls")),
+    path("", include("machines.locks.urls")),
     path("", include("identity.urls")),
     path("", include("agentplane.urls")),
     path("", include("onboarding.download_urls")),

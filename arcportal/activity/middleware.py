@@ -27,7 +27,9 @@ class CorrelationIdMiddleware:
         correlation_id = correlation_id_of(request.headers.get(HEADER))
         request.correlation_id = correlation_id
         token = context.enter(
-            context.RequestContext(correlation_id=correlation_id, caller_ip=request.META.get("REMOTE_ADDR", ""))
+            context.RequestContext(
+                correlation_id=correlation_id, caller_ip=request.META.get("REMOTE_ADDR", ""), request=request
+            )
         )
         try:
             response = self.get_response(request)

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from arcportal.crypto import decrypt_text, encrypt_text
 from arcportal.exceptions import Conflict
 from machines import validation
+from machines.locks.enforcement import lock_guard_delete, lock_guard_write
 from machines.models import Extension, Machine
 from machines.services.common import Upsert, checked
 
@@ -66,6 +67,7 @@ def extension_create_or_update(
     """ARM PUT of an extension: records the desired state and reports it ``Succeeded`` at once (the ARM
     operation is done; the agent reports its progress separately in ``instance_view``)."""
     name = checked(validation.validate_extension_name, name)
+    lock_guard_write(resource_id=machine.arm_id)
     location = checked(validation.validate_location, location) if location else machine.location
     tags = checked(validation.validate_tags, tags) if tags is not None else None
     extension = Extension.objects.select_for_update().filter(machine=machine, name__iexact_ascii=name).first()
@@ -88,6 +90,7 @@ def extension_create_or_update(
 @transaction.atomic
 def extension_update(*, extension, tags: Mapping[str, str] | None = None, properties: Mapping[str, Any] | None = None):
     """ARM PATCH of an extension: members present replace the stored ones (``settings`` as a whole object)."""
+    lock_guard_write(resource_id=extension.machine.arm_id)
     if tags is not None:
         extension.tags = checked(validation.validate_tags, tags)
     _apply_extension_properties(extension, properties or {})
@@ -98,4 +101,5 @@ def extension_update(*, extension, tags: Mapping[str, str] | None = None, proper
 
 @transaction.atomic
 def extension_delete(*, extension) -> None:
+    lock_guard_delete(resource_id=f"{extension.machine.arm_id}/extensions/{extension.name}")
     extension.delete()
