@@ -154,3 +154,14 @@ def _check_thumbprint(header: dict[str, Any], expected: str) -> None:
         raise HeartbeatRejected(
             401, "UnknownThumbprint", f"No identity certificate with thumbprint {thumbprint} belongs to this machine."
         )
+
+
+def verify_request(*, machine, token: str, body: bytes, vm_id: str, now: datetime, method: str, path: str):
+    """A request-bound machine JWT (goal state, status reports): everything ``verify_heartbeat`` checks, plus
+    ``htm``/``htu`` naming exactly this request (required), so a token is good for one request only."""
+    claims = verify_heartbeat(machine=machine, token=token, body=body, vm_id=vm_id, now=now)
+    if claims.get("htm") != method.upper() or claims.get("htu") != path:
+        raise HeartbeatRejected(
+            401, "InvalidToken", "The machine token is bound to another request (htm/htu must name this one)."
+        )
+    return claims

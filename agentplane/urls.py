@@ -3,7 +3,7 @@ for the identity certificate, the machine JWT for heartbeats, none (bounded and 
 
 from django.urls import path, re_path
 
-from agentplane import views, views_log
+from agentplane import views, views_goalstate, views_log
 
 app_name = "agentplane"
 urlpatterns = [
@@ -13,5 +13,18 @@ urlpatterns = [
         name="machine-certificate",
     ),
     re_path(r"^his/machines/(?P<vm_id>[^/]+)/heartbeat$", views.machine_heartbeat, name="machine-heartbeat"),
+    re_path(
+        r"^his/machines/(?P<vm_id>[^/]+)/goalstate$", views_goalstate.machine_goal_state, name="machine-goal-state"
+    ),
+    re_path(
+        r"^his/machines/(?P<vm_id>[^/]+)/extensions/(?P<name>[^/]+)/status$",
+        views_goalstate.machine_extension_status,
+        name="machine-extension-status",
+    ),
+    re_path(
+        r"^his/machines/(?P<vm_id>[^/]+)/runcommands/(?P<name>[^/]+)/status$",
+        views_goalstate.machine_run_command_status,
+        name="machine-run-command-status",
+    ),
     path("his/log", views_log.onboarding_log_put, name="log"),
 ]

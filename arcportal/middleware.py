@@ -78,7 +78,7 @@ class InputGuardMiddleware:
                 # hashes it), which Django allows only when the body was read into memory (bounded by
                 # DATA_UPLOAD_MAX_MEMORY_SIZE; no view here takes file uploads).
                 request.body  # noqa: B018
-                textguard.check_texts(request.POST.lists())
+                textguard.check_texts(request.POST.lists(), long_fields=textguard.SCRIPT_FORM_FIELDS)
         except textguard.TextRefused as exc:
             return refused_response(request, exc)
         return self.get_response(request)

@@ -28,6 +28,9 @@ MAX_JSON_DEPTH = 32
 MAX_JSON_BYTES = 1024 * 1024
 MAX_JSON_STRING = 64 * 1024
 MAX_FORM_TEXT = 4096
+# Script boxes (Run command, an extension's command): up to 256 KiB, as ARM accepts (issue 12); other fields above.
+MAX_SCRIPT_TEXT = 256 * 1024
+SCRIPT_FORM_FIELDS = frozenset({"script", "command_to_execute", "protected_command", "protected_settings"})
 MAX_INT_DIGITS = 30
 MAX_ID_DIGITS = 18  # a bigint has 19 digits; 18 always fit
 
@@ -81,13 +84,17 @@ def check_text(value: str, *, target: str = "", max_length: int | None = None) -
     return value
 
 
-def check_texts(values: Iterable[tuple[str, Any]], *, max_length: int | None = MAX_FORM_TEXT) -> None:
-    """``(name, value)`` pairs of a query string or form (values: strings or lists of strings)."""
+def check_texts(
+    values: Iterable[tuple[str, Any]], *, max_length: int | None = MAX_FORM_TEXT, long_fields: frozenset = frozenset()
+) -> None:
+    """``(name, value)`` pairs of a query string or form (values: strings or lists of strings); fields named in
+    ``long_fields`` may hold ``MAX_SCRIPT_TEXT`` characters."""
     for name, value in values:
         check_text(name, target="(a parameter name)", max_length=200)
+        limit = MAX_SCRIPT_TEXT if name in long_fields else max_length
         for item in value if isinstance(value, list | tuple) else [value]:
             if isinstance(item, str):
-                check_text(item, target=printable(name), max_length=max_length)
+                check_text(item, target=printable(name), max_length=limit)
 
 
 def json_depth(raw: bytes) -> int:

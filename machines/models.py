@@ -217,6 +217,12 @@ class Extension(models.Model):
     protected_settings_encrypted = models.TextField(blank=True, default="")
     provisioning_state = models.CharField(max_length=20, default=ProvisioningState.SUCCEEDED)
     instance_view = models.JSONField(default=dict, blank=True)
+    # The goal-state channel (docs/extensions.md): the last operation handed to the agent and its sequence
+    # (0: never handed over), the last sequence the agent reported terminally, and that report as sent.
+    sequence = models.PositiveIntegerField(default=0)
+    operation = models.CharField(max_length=10, blank=True, default="")
+    reported_sequence = models.PositiveIntegerField(default=0)
+    last_report = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -297,3 +303,21 @@ class HeartbeatNonce(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+# Run commands and the ARM asynchronous operations of the goal-state channel (their own module: this one stays small).
+from machines.models_operations import AsyncOperation, RunCommand  # noqa: E402
+
+__all__ = [
+    "AsyncOperation",
+    "Extension",
+    "HeartbeatNonce",
+    "Machine",
+    "MachineStatusEvent",
+    "MachineTag",
+    "ResourceGroup",
+    "RunCommand",
+    "Subscription",
+    "Webhook",
+    "WebhookDelivery",
+]

@@ -246,3 +246,31 @@ def extension_list(*, machine: Machine):
 
 def extension_get(*, machine: Machine, name: str):
     return extension_list(machine=machine).filter(name__iexact_ascii=name).first()
+
+
+def async_operation_get(*, subscription_id: str, operation_id: str):
+    """An ARM asynchronous operation by its id, within the subscription the URL names."""
+    from machines.models import AsyncOperation
+
+    try:
+        key = uuid.UUID(str(operation_id))
+    except ValueError:
+        return None
+    operation = AsyncOperation.objects.filter(pk=key).first()
+    if operation is None or operation.subscription_id.lower() != str(subscription_id).lower():
+        return None
+    return operation
+
+
+def run_command_list(*, machine: Machine):
+    from machines.models import RunCommand
+
+    return (
+        RunCommand.objects.filter(machine=machine)
+        .select_related("machine__resource_group__subscription")
+        .order_by("name", "pk")
+    )
+
+
+def run_command_get(*, machine: Machine, name: str):
+    return run_command_list(machine=machine).filter(name__iexact_ascii=name).first()

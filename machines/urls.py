@@ -1,6 +1,6 @@
 from django.urls import path
 
-from machines import views, views_graph, views_machine, views_resource_groups
+from machines import views, views_extensions, views_graph, views_machine, views_resource_groups, views_run_command
 
 app_name = "machines"
 
@@ -14,6 +14,31 @@ urlpatterns = [
     path("portal/machines/delete", views.machine_delete, name="machine-delete"),
     path(MACHINE, views_machine.machine_detail, name="machine-detail"),
     path(f"{MACHINE}/tags", views_machine.machine_tags, name="machine-tags"),
+    path(f"{MACHINE}/properties", views_machine.machine_properties, name="machine-properties"),
+    # Extensions: ':' is not allowed in extension names, so these never shadow an extension's own page.
+    path(f"{MACHINE}/extensions", views_extensions.machine_extensions, name="machine-extensions"),
+    path(f"{MACHINE}/extensions:add", views_extensions.machine_extension_add, name="machine-extension-add"),
+    path(
+        f"{MACHINE}/extensions:add/<slug:type_key>",
+        views_extensions.machine_extension_create,
+        name="machine-extension-create",
+    ),
+    path(
+        f"{MACHINE}/extensions:uninstall",
+        views_extensions.machine_extension_uninstall,
+        name="machine-extension-uninstall",
+    ),
+    path(f"{MACHINE}/runcommand", views_run_command.machine_run_command, name="machine-run-command"),
+    path(
+        f"{MACHINE}/runcommand/<str:run_name>",
+        views_run_command.machine_run_command_detail,
+        name="machine-run-command-detail",
+    ),
+    path(
+        f"{MACHINE}/extensions/<str:extension_name>",
+        views_extensions.machine_extension_detail,
+        name="machine-extension-detail",
+    ),
     path("portal/resourcegroups", views_resource_groups.resource_group_list, name="resource-group-list"),
     path("portal/resourcegraph", views_graph.resource_graph_explorer, name="resource-graph"),
     path("portal/resourcegraph/export.csv", views_graph.resource_graph_csv, name="resource-graph-csv"),

@@ -1,5 +1,6 @@
-"""The machine Overview: properties, status badge (polled), tags edited in place, the status timeline, the activity
-log, and the panels other apps add (``machines.panels``: onboarding's "Connected Machine agent")."""
+"""A machine's own pages on the resource-menu layout (``machines.menu``): Overview (essentials, status badge (polled),
+tags edited in place, the status timeline, status changes, and the panels other apps add (``machines.panels``:
+onboarding's "Connected Machine agent")), Tags, and Properties."""
 
 from __future__ import annotations
 
@@ -18,9 +19,12 @@ from arcportal.htmx import is_partial
 from machines import selectors, services, timeline
 from machines.conf import status_thresholds
 from machines.forms import tag_formset
+from machines.menu import is_fragment_request, render_machine_page
 from machines.panels import machine_panels
 from machines.regions import display_name
 from machines.views import request_now
+
+OVERVIEW, TAGS, PROPERTIES = "machines:machine-detail", "machines:machine-tags", "machines:machine-properties"
 
 
 def _panels(request: HttpRequest, machine) -> list[SafeString]:
@@ -40,17 +44,22 @@ def _machine_or_404(subscription_id: str, resource_group: str, name: str):
     return machine
 
 
-def _tags_context(machine, *, formset=None, editing=False) -> dict:
+def _tags_context(machine, *, formset=None, editing=False, on_tags_page=False) -> dict:
+    """The tags panel's context; ``on_tags_page``: the panel sits on the Tags page (links and redirects stay there)."""
     tags = selectors.machine_tags(machine)
     if editing and formset is None:
         formset = tag_formset(initial=tags, extra=3)
+    tags_url, detail_url = machine.get_absolute_url("machine-tags"), machine.get_absolute_url()
     return {
         "machine": machine,
         "tags": tags,
         "tag_formset": formset,
         "editing": editing,
-        "tags_url": machine.get_absolute_url("machine-tags"),
-        "detail_url": machine.get_absolute_url(),
+        "on_tags_page": on_tags_page,
+        "tags_url": tags_url,
+        "detail_url": detail_url,
+        "edit_href": f"{tags_url}?edit=1" if on_tags_page else f"{detail_url}?edit_tags=1",
+        "cancel_href": tags_url if on_tags_page else detail_url,
     }
 
 
@@ -84,27 +93,54 @@ def _machine_detail_context(request: HttpRequest, machine, *, tags_context: dict
 
 @require_safe
 def machine_detail(request: HttpRequest, subscription_id: str, resource_group: str, name: str) -> HttpResponse:
-    """ "<name> | Overview". An HTMX poll of the same URL gets only the status badge."""
+    """ "<name> | Overview". The badge's HTMX poll of the same URL gets only the status badge."""
     machine = _machine_or_404(subscription_id, resource_group, name)
-    if is_partial(request):
+    if is_fragment_request(request):
         (machine,) = selectors.machines_with_status(machines=[machine], now=request_now())
         context = {"machine": machine, "detail_url": machine.get_absolute_url()}
         context["refresh_seconds"] = settings.ARC_LIST_REFRESH_SECONDS
         return render(request, "machines/partials/machine_status_badge.html", context)
-    return render(request, "machines/machine_detail.html", _machine_detail_context(request, machine))
+    return _overview(request, machine, _machine_detail_context(request, machine))
+
+
+def _overview(request: HttpRequest, machine, context: dict, *, status: int = 200) -> HttpResponse:
+    template = "machines/machine_detail.html"
+    return render_machine_page(
+        request, template, machine=context["machine"], active=OVERVIEW, context=context, status=status
+    )
+
+
+def _tags_page(request: HttpRequest, machine, tags_context: dict, *, status: int = 200) -> HttpResponse:
+    template = "machines/machine_tags.html"
+    return render_machine_page(request, template, machine=machine, active=TAGS, context=tags_context, status=status)
+
+
+@require_safe
+def machine_properties(request: HttpRequest, subscription_id: str, resource_group: str, name: str) -> HttpResponse:
+    """ "<name> | Properties": the resource's identity, operating system, agent and detected properties."""
+    machine = _machine_or_404(subscription_id, resource_group, name)
+    (machine,) = selectors.machines_with_status(machines=[machine], now=request_now())
+    context = {"properties_url": machine.get_absolute_url("machine-properties")}
+    return render_machine_page(
+        request, "machines/machine_properties.html", machine=machine, active=PROPERTIES, context=context
+    )
 
 
 @require_http_methods(["GET", "POST"])
 def machine_tags(request: HttpRequest, subscription_id: str, resource_group: str, name: str) -> HttpResponse:
-    """The Overview's tags, edited in place: GET ``?edit=1`` gives the editor, POST saves the whole set."""
+    """ "<name> | Tags", and the tags panel edited in place (on the Overview and on this page): GET ``?edit=1``
+    gives the editor, POST saves the whole set. The panel's own HTMX requests get the panel only."""
     machine = _machine_or_404(subscription_id, resource_group, name)
+    source = request.GET if request.method == "GET" else request.POST
+    fragment = is_fragment_request(request)
+    on_tags_page = source.get("page") == "tags" or not fragment
     if request.method == "GET":
-        if not is_partial(request):
-            suffix = "?edit_tags=1" if request.GET.get("edit") == "1" else ""
-            return redirect(machine.get_absolute_url() + suffix)
-        context = _tags_context(machine, editing=request.GET.get("edit") == "1")
-        return render(request, "machines/partials/machine_tags.html", context)
+        context = _tags_context(machine, editing=request.GET.get("edit") == "1", on_tags_page=on_tags_page)
+        if fragment:
+            return render(request, "machines/partials/machine_tags.html", context)
+        return _tags_page(request, machine, context)
 
+    on_tags_page = source.get("page") == "tags"
     formset = tag_formset(data=request.POST, extra=0)
     if formset.is_valid():
         try:
@@ -114,11 +150,14 @@ def machine_tags(request: HttpRequest, subscription_id: str, resource_group: str
         else:
             machine = selectors.machine_get_by_id(pk=machine.pk)  # the prefetched tags are stale now
             if is_partial(request):
-                return render(request, "machines/partials/machine_tags.html", _tags_context(machine))
+                context = _tags_context(machine, on_tags_page=on_tags_page)
+                return render(request, "machines/partials/machine_tags.html", context)
             messages.success(request, f"Saved the tags of {machine.name}.")
-            return redirect(machine.get_absolute_url())
-    tags_context = _tags_context(machine, formset=formset, editing=True)
+            return redirect(machine.get_absolute_url("machine-tags" if on_tags_page else "machine-detail"))
+    tags_context = _tags_context(machine, formset=formset, editing=True, on_tags_page=on_tags_page)
     if is_partial(request):
         return render(request, "machines/partials/machine_tags.html", tags_context, status=400)
+    if on_tags_page:
+        return _tags_page(request, machine, tags_context, status=400)
     context = _machine_detail_context(request, machine, tags_context=tags_context)
-    return render(request, "machines/machine_detail.html", context, status=400)
+    return _overview(request, machine, context, status=400)

@@ -19,6 +19,8 @@ RG = SUB + r"/resourcegroups/(?P<resourceGroupName>[^/]+)"
 MACHINES = r"/providers/microsoft\.hybridcompute/machines"
 MACHINE = RG + MACHINES + r"/(?P<machineName>[^/]+)"
 EXTENSION = MACHINE + r"/extensions/(?P<extensionName>[^/]+)"
+RUN_COMMAND = MACHINE + r"/runcommands/(?P<runCommandName>[^/]+)"
+OPERATIONS = SUB + r"/providers/microsoft\.hybridcompute/locations/(?P<location>[^/]+)"
 
 T_SUB = "/subscriptions/{subscriptionId}"
 T_RG = T_SUB + "/resourceGroups/{resourceGroupName}"
@@ -77,6 +79,34 @@ urlpatterns = [
             "PATCH": views.MachineExtensionUpdateApi,
             "DELETE": views.MachineExtensionDeleteApi,
         },
+    ),
+    arm(
+        MACHINE + r"/runcommands",
+        T_MACHINE + "/runCommands",
+        "run-command-list",
+        {"GET": views.MachineRunCommandListApi},
+    ),
+    arm(
+        RUN_COMMAND,
+        T_MACHINE + "/runCommands/{runCommandName}",
+        "run-command-detail",
+        {
+            "GET": views.MachineRunCommandGetApi,
+            "PUT": views.MachineRunCommandCreateOrUpdateApi,
+            "DELETE": views.MachineRunCommandDeleteApi,
+        },
+    ),
+    arm(
+        OPERATIONS + r"/operationstatus/(?P<operationId>[^/]+)",
+        T_SUB + "/providers/Microsoft.HybridCompute/locations/{location}/operationStatus/{operationId}",
+        "operation-status",
+        {"GET": views.OperationStatusGetApi},
+    ),
+    arm(
+        OPERATIONS + r"/operationresults/(?P<operationId>[^/]+)",
+        T_SUB + "/providers/Microsoft.HybridCompute/locations/{location}/operationResults/{operationId}",
+        "operation-result",
+        {"GET": views.OperationResultGetApi},
     ),
     arm(
         r"providers/microsoft\.resourcegraph/resources",

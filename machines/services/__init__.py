@@ -9,15 +9,19 @@ ARM API, the agent plane and tasks all write through here (``from machines impor
 * ``machines`` — create or replace, update, tags, delete.
 * ``registration`` — an agent registers its machine and gets its identity certificate.
 * ``transitions`` — the one writer of status transitions (heartbeats and the sweep).
-* ``extensions`` — machine extensions.
+* ``extensions`` — machine extensions, carried out by the agent (goal state); its reports.
+* ``runcommands`` — run commands, carried out by the agent; its reports.
+* ``operations`` — the ARM asynchronous operations of both (deadline, not-connected, machine deleted).
 """
 
 from machines.services.common import Upsert
 from machines.services.extensions import (
+    ExtensionWrite,
     extension_create_or_update,
     extension_delete,
     extension_protected_settings,
     extension_protected_settings_encrypt,
+    extension_report_record,
     extension_update,
 )
 from machines.services.machines import (
@@ -30,6 +34,7 @@ from machines.services.machines import (
     machines_assign_tags,
     machines_delete,
 )
+from machines.services.operations import machine_connected, operation_refresh, operations_expire
 from machines.services.registration import MachineCertificate, machine_issue_certificate, machine_register
 from machines.services.resource_groups import (
     resource_group_create,
@@ -37,10 +42,17 @@ from machines.services.resource_groups import (
     resource_group_delete,
     resource_group_update_tags,
 )
+from machines.services.runcommands import (
+    run_command_create_or_update,
+    run_command_delete,
+    run_command_protected_parameters,
+    run_command_report_record,
+)
 from machines.services.subscriptions import subscription_ensure_default
 from machines.services.transitions import SweepResult, machine_record_heartbeat, machine_status_sweep
 
 __all__ = [
+    "ExtensionWrite",
     "MachineCertificate",
     "SweepResult",
     "Upsert",
@@ -48,7 +60,9 @@ __all__ = [
     "extension_delete",
     "extension_protected_settings",
     "extension_protected_settings_encrypt",
+    "extension_report_record",
     "extension_update",
+    "machine_connected",
     "machine_create_or_update",
     "machine_delete",
     "machine_get_by_name",
@@ -61,9 +75,15 @@ __all__ = [
     "machine_update_tags",
     "machines_assign_tags",
     "machines_delete",
+    "operation_refresh",
+    "operations_expire",
     "resource_group_create",
     "resource_group_create_or_update",
     "resource_group_delete",
     "resource_group_update_tags",
+    "run_command_create_or_update",
+    "run_command_delete",
+    "run_command_protected_parameters",
+    "run_command_report_record",
     "subscription_ensure_default",
 ]

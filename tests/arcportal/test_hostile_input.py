@@ -68,7 +68,7 @@ def world(subscription, user_token):  # noqa: F811
     machine = f"{machine_path(subscription, 'rg-walk', 'vm-walk')}?{API}"
     assert arm.put(machine, {"location": "eastus", "tags": {"env": "prod"}}).status_code == 200
     extension = f"{machine_path(subscription, 'rg-walk', 'vm-walk')}/extensions/ext-walk?{API}"
-    assert arm.put(extension, {"location": "eastus", "properties": {"settings": {"a": "b"}}}).status_code == 200
+    assert arm.put(extension, {"location": "eastus", "properties": {"settings": {"a": "b"}}}).status_code == 202
     webhook = webhook_create(subscription=subscription, url="https://hooks.receiver.test/arc", created_by="admin")
     service_principal_create(
         display_name="sp-walk", role="Azure Connected Machine Onboarding", scope=subscription.arm_id

@@ -52,7 +52,7 @@ def test_a_principal_scoped_to_one_group_never_reaches_its_non_ascii_case_twin(a
         path = machine_path(subscription, group, "vm")
         assert arm.put(f"{path}?{API}", {"location": "westeurope", "tags": {"group": group}}).status_code == 200
         ext = f"{path}/extensions/e?{API}"
-        assert arm.put(ext, {"properties": {"type": "t", "settings": {"g": group}}}).status_code == 200
+        assert arm.put(ext, {"properties": {"type": "t", "settings": {"g": group}}}).status_code == 202
     token, _ = sp_token("Reader", scope=f"{sub_path(subscription)}/resourceGroups/übersee")
     reader = ArmClient(token)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -61,6 +63,18 @@ class ExtensionListOutput(serializers.Serializer):
     nextLink = serializers.URLField(required=False)
 
 
+MAX_SETTINGS_BYTES = 256 * 1024
+
+
+def check_size(value, what: str, limit: int = MAX_SETTINGS_BYTES) -> None:
+    """400 when the JSON of ``value`` is over ``limit`` bytes (256 KiB: what the goal state carries per entry)."""
+    size = len(value.encode()) if isinstance(value, str) else len(json.dumps(value, separators=(",", ":")).encode())
+    if size > limit:
+        raise serializers.ValidationError(
+            {what: [f"{what} is {size} bytes; at most {limit} bytes (256 KiB) are accepted."]}, code="InvalidParameter"
+        )
+
+
 class ExtensionPropertiesInput(serializers.Serializer):
     publisher = serializers.CharField(required=False, allow_blank=True, max_length=200)
     type = serializers.CharField(required=False, allow_blank=True, max_length=200)
@@ -70,6 +84,10 @@ class ExtensionPropertiesInput(serializers.Serializer):
     forceUpdateTag = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=200)
     settings = serializers.DictField(required=False, allow_null=True)
     protectedSettings = serializers.DictField(required=False, allow_null=True, write_only=True)
+
+    def validate(self, attrs):
+        check_size({k: attrs.get(k) for k in ("settings", "protectedSettings")}, "settings")
+        return attrs
 
 
 class ExtensionPutInput(serializers.Serializer):

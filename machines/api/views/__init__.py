@@ -3,8 +3,8 @@
 One APIView per operation, named after its ARM operationId; each one checks permission with ``arcportal.authz.can``
 (through ``ArmApiView.require``), validates input with a per-verb serializer, calls one service or selector, and
 renders the shared output serializer. Lists leave only through ``arcportal.arm.pagination``, errors only through
-``arcportal.arm.errors``. Extension writes finish synchronously (200 with ``provisioningState: Succeeded``, no LRO
-headers), so the SDK's pollers complete with no extra request; the agent's progress shows in ``instanceView``.
+``arcportal.arm.errors``. Extension and run-command writes are carried out by the agent: they answer with the LRO
+headers of ``operations`` (``Azure-AsyncOperation``), which end when the agent reports.
 
 The package splits them by resource (``subscriptions``, ``resource_groups``, ``machines``, ``extensions``; the
 shared base in ``base``); ``machines/api/urls.py`` imports them from here.
@@ -25,6 +25,7 @@ from machines.api.views.machines import (
     MachineListBySubscriptionApi,
     MachineUpdateApi,
 )
+from machines.api.views.operations import OperationResultGetApi, OperationStatusGetApi
 from machines.api.views.resource_groups import (
     ResourceGroupCheckExistenceApi,
     ResourceGroupCreateOrUpdateApi,
@@ -32,6 +33,12 @@ from machines.api.views.resource_groups import (
     ResourceGroupGetApi,
     ResourceGroupListApi,
     ResourceGroupUpdateApi,
+)
+from machines.api.views.run_commands import (
+    MachineRunCommandCreateOrUpdateApi,
+    MachineRunCommandDeleteApi,
+    MachineRunCommandGetApi,
+    MachineRunCommandListApi,
 )
 from machines.api.views.subscriptions import (
     SubscriptionGetApi,
@@ -49,7 +56,13 @@ __all__ = [
     "MachineGetApi",
     "MachineListByResourceGroupApi",
     "MachineListBySubscriptionApi",
+    "MachineRunCommandCreateOrUpdateApi",
+    "MachineRunCommandDeleteApi",
+    "MachineRunCommandGetApi",
+    "MachineRunCommandListApi",
     "MachineUpdateApi",
+    "OperationResultGetApi",
+    "OperationStatusGetApi",
     "ResourceGroupCheckExistenceApi",
     "ResourceGroupCreateOrUpdateApi",
     "ResourceGroupDeleteApi",

@@ -212,9 +212,30 @@ def test_paging_with_page_size_two_returns_every_item_once(sdk, subscription):
     assert "$skiptoken=2" in page["nextLink"]
 
 
-def test_extension_lro_operations_complete_and_never_return_protected_settings(sdk, subscription):
+def _agent_reports(name: str, state: str, message: str = "done") -> None:
+    """What the agent plane records when the machine's agent reports (tests/machines/test_goal_state.py drives the
+    real endpoints; here the SDK's side of the LRO is under test)."""
+    from machines.services import extension_report_record
+
+    extension = Extension.objects.get(name=name)
+    extension_report_record(
+        machine=extension.machine,
+        name=name,
+        report={
+            "sequence": extension.sequence,
+            "state": state,
+            "status": {"code": f"ProvisioningState/{state.lower()}", "level": "Info", "message": message},
+            "handlerVersion": "2.1",
+        },
+    )
+
+
+def test_extension_lro_operations_end_when_the_agent_reports_and_never_return_protected_settings(sdk, subscription):
+    from django.utils import timezone
+
     sdk.rc.resource_groups.create_or_update("rg-x", {"location": "eastus"})
     sdk.hc.machines.create_or_update("rg-x", "vm", {"location": "eastus"})
+    Machine.objects.filter(name="vm").update(last_heartbeat_at=timezone.now())  # its agent is Connected
     extensions = sdk.hc.machine_extensions
     body = {
         "location": "eastus",
@@ -226,21 +247,32 @@ def test_extension_lro_operations_complete_and_never_return_protected_settings(s
             "protectedSettings": {"secret": "s3cr3t-value"},
         },
     }
-    created = extensions.begin_create_or_update("rg-x", "vm", "script", body, polling_interval=0).result()
+    poller = extensions.begin_create_or_update("rg-x", "vm", "script", body, polling_interval=0)
+    assert not poller.done()
+    assert extensions.get("rg-x", "vm", "script").properties.provisioning_state == "Creating"
+    _agent_reports("script", "Succeeded", "Enable succeeded: hi")
+    created = poller.result()
     assert created.properties.provisioning_state == "Succeeded"
+    assert created.properties.instance_view.status.message == "Enable succeeded: hi"
     assert created.properties.settings == {"commandToExecute": "echo hi"}
     assert created.properties.protected_settings is None
 
-    updated = extensions.begin_update(
+    poller = extensions.begin_update(
         "rg-x",
         "vm",
         "script",
         {"properties": {"settings": {"commandToExecute": "echo bye"}, "protectedSettings": {"secret": "n3w"}}},
         polling_interval=0,
-    ).result()
+    )
+    assert extensions.get("rg-x", "vm", "script").properties.provisioning_state == "Updating"
+    _agent_reports("script", "Failed", "Enable failed: exit 3")
+    with pytest.raises(HttpResponseError) as failed:
+        poller.result()
+    assert failed.value.error.code == "ExtensionOperationFailed" and "exit 3" in failed.value.error.message
+    updated = extensions.get("rg-x", "vm", "script")
     assert updated.properties.settings == {"commandToExecute": "echo bye"}
     assert updated.properties.type_handler_version == "2.1"  # absent members stay
-    assert extensions.get("rg-x", "vm", "script").properties.publisher == "Microsoft.Azure.Extensions"
+    assert updated.properties.provisioning_state == "Failed"
     assert [e.name for e in extensions.list("rg-x", "vm")] == ["script"]
 
     for path in (
@@ -262,11 +294,29 @@ def test_extension_lro_operations_complete_and_never_return_protected_settings(s
         extensions.get("rg-x", "ghost", "script")
     assert info.value.error.code == "ParentResourceNotFound"
 
-    extensions.begin_delete("rg-x", "vm", "script", polling_interval=0).result()
+    poller = extensions.begin_delete("rg-x", "vm", "script", polling_interval=0)
+    assert extensions.get("rg-x", "vm", "script").properties.provisioning_state == "Deleting"
+    _agent_reports("script", "Deleted")
+    poller.result()
     assert not Extension.objects.exists()
     extensions.begin_delete("rg-x", "vm", "script", polling_interval=0).result()  # idempotent 204
     with pytest.raises(ResourceNotFoundError):
         extensions.get("rg-x", "vm", "script")
+
+
+def test_extension_on_a_machine_that_is_not_connected_fails_at_once(sdk, subscription):
+    sdk.rc.resource_groups.create_or_update("rg-x", {"location": "eastus"})
+    sdk.hc.machines.create_or_update("rg-x", "vm", {"location": "eastus"})  # no agent: AwaitingConnection
+    body = {"location": "eastus", "properties": {"publisher": "Microsoft.Azure.Extensions", "type": "CustomScript"}}
+    with pytest.raises(HttpResponseError) as info:
+        sdk.hc.machine_extensions.begin_create_or_update("rg-x", "vm", "e", body, polling_interval=0).result()
+    assert info.value.error.code == "MachineNotConnected"
+    assert "is not connected (status AwaitingConnection)" in info.value.error.message
+    shown = sdk.hc.machine_extensions.get("rg-x", "vm", "e")
+    assert shown.properties.provisioning_state == "Failed"
+    assert "not connected" in shown.properties.instance_view.status.message
+    sdk.hc.machine_extensions.begin_delete("rg-x", "vm", "e", polling_interval=0).result()  # never handed over
+    assert not Extension.objects.exists()
 
 
 def test_resource_ids_parse_with_azure_tools(sdk, subscription):

@@ -6,6 +6,7 @@ Requests go through Django's test client with ``enforce_csrf_checks=True`` (so t
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 import pytest
 from django.test import override_settings
@@ -351,9 +352,13 @@ def test_extension_rules(arm, subscription, group, machine):
         f"{ext}?{API}",
         {"location": "eastus", "properties": {"publisher": "p", "type": "t", "protectedSettings": {"pw": "hunter2"}}},
     )
-    assert created.status_code == 200
-    assert created.json()["properties"]["provisioningState"] == "Succeeded"
-    assert "Azure-AsyncOperation" not in created and "Location" not in created
+    # The machine has no agent (not Connected): the operation is Failed at once, with the reason, asynchronously.
+    assert created.status_code == 202
+    assert created.json()["properties"]["provisioningState"] == "Failed"
+    assert created["Retry-After"] == "1" and "/operationResults/" in created["Location"]
+    url = urlsplit(created["Azure-AsyncOperation"])
+    status = arm.get(f"{url.path}?{url.query}")
+    assert status.json()["status"] == "Failed" and status.json()["error"]["code"] == "MachineNotConnected"
     assert b"hunter2" not in created.content and b"protectedSettings" not in created.content
     assert "hunter2" not in Extension.objects.get().protected_settings_encrypted
     assert arm.delete(f"{ext}?{API}").status_code == 200
