@@ -88,6 +88,7 @@ def activity_log(
         "scope": scope,
         "form": form,
         "page": page,
+        "show_results": page is not None,
         "query": query.urlencode(),
         "page_url": request.path,
     }
