@@ -32,6 +32,8 @@ WRITE = "write"
 DELETE = "delete"
 ONBOARD = "onboard"
 ACTIONS = frozenset({READ, WRITE, DELETE, ONBOARD})
+# Creating or deleting a management lock (issue 13): Owner (and User Access Administrator) only.
+LOCKS_WRITE = "Microsoft.Authorization/locks/write"
 
 ROLE_ASSIGNMENTS_READ = "Microsoft.Authorization/roleAssignments/read"
 ROLE_ASSIGNMENTS_WRITE = "Microsoft.Authorization/roleAssignments/write"
@@ -127,7 +129,7 @@ ROLES_BY_NAME = {role.name: role for role in ROLE_DEFINITIONS}
 
 # Kept for callers written before role assignments: role name → the short action words it allows anywhere.
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
-    OWNER: ACTIONS,
+    OWNER: ACTIONS | {LOCKS_WRITE},
     CONTRIBUTOR: ACTIONS,
     READER: frozenset({READ}),
     ONBOARDING: frozenset({READ, WRITE, ONBOARD}),

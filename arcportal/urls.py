@@ -22,6 +22,8 @@ urlpatterns = [
     path("", include("onboarding.urls")),
     # ARM plane, identity endpoints, agent plane and downloads (their own authentication).
     path("", include("machines.api.urls")),
+    path("", include("machines.locks.urls")),
+    path("", include("machines.activitylog.urls")),
     path("", include("identity.urls")),
     path("", include("agentplane.urls")),
     path("", include("onboarding.download_urls")),

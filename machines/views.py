@@ -351,7 +351,11 @@ def machine_delete(request: HttpRequest) -> HttpResponse:
         form.add_error("machine", "None of the selected machines exists any more.")
         return _bulk_error(request, form, "delete")
     _permitted_or_403(request, machines, authz.DELETE)
-    services.machines_delete(machine_ids=[machine.pk for machine in machines], actor=request.user.get_username())
+    try:
+        services.machines_delete(machine_ids=[machine.pk for machine in machines], actor=request.user.get_username())
+    except ApplicationError as exc:  # a lock (409 ScopeLocked): nothing was deleted
+        form.add_error("machine", exc.message)
+        return _bulk_error(request, form, "delete")
     names = ", ".join(machine.name for machine in machines[:5]) + ("…" if len(machines) > 5 else "")
     messages.success(request, f"Deleted {len(machines)} machine{'s' if len(machines) != 1 else ''}: {names}.")
     return redirect(_next_list_url(request))

@@ -67,12 +67,18 @@ def resource_group_delete(request: HttpRequest, subscription_id: str, resource_g
         raise Http404(f"The resource group '{resource_group}' was not found.")
     machine_count = selectors.resource_group_machine_count(resource_group=group)
     form = ResourceGroupDeleteForm(request.POST or None, resource_group_name=group.name)
-    if request.method == "POST" and form.is_valid():
-        deleted = services.resource_group_delete(resource_group=group, actor=request.user.get_username())
-        messages.success(
-            request, f"Deleted resource group '{group.name}' and its {deleted} machine{'s' if deleted != 1 else ''}."
-        )
-        return redirect("machines:resource-group-list")
-    context = {"group": group, "form": form, "machine_count": machine_count}
     status = 400 if request.method == "POST" else 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            deleted = services.resource_group_delete(resource_group=group, actor=request.user.get_username())
+        except ApplicationError as exc:  # a lock on the group, above it or on a machine in it (409 ScopeLocked)
+            form.add_error(None, exc.message)
+            status = exc.status
+        else:
+            messages.success(
+                request,
+                f"Deleted resource group '{group.name}' and its {deleted} machine{'s' if deleted != 1 else ''}.",
+            )
+            return redirect("machines:resource-group-list")
+    context = {"group": group, "form": form, "machine_count": machine_count}
     return render(request, "machines/resource_group_delete.html", context, status=status)

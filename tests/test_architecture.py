@@ -49,6 +49,9 @@ PURE_MODULES = [
     "machines/egress.py",
     "machines/csv_export.py",
     "onboarding/quoting.py",
+    "arcportal/activity/odata.py",
+    "arcportal/activity/resource_ids.py",
+    "machines/locks/rules.py",
     # The Resource Graph's query language: parser, compiler and dialects are pure; only its executor runs queries.
     *[
         p.relative_to(ROOT).as_posix()

@@ -10,7 +10,8 @@ and the sign-in authority. The audiences are Azure's management resource under i
 carry and accept (``az login`` asks for ``https://management.core.windows.net//.default``). Services we do not
 emulate (Key Vault, storage …) are left out, so the CLI's commands for them fail instead of calling Azure; Microsoft
 Graph is named (the portal's ``/graph/``, which serves nothing) only because ``az role`` builds a Graph client before
-it runs, even when ``--assignee-object-id`` and ``--fill-principal-name false`` mean it never calls it. Public (no authentication): it says nothing an anonymous caller could not guess.
+it runs, even when ``--assignee-object-id`` and ``--fill-principal-name false`` mean it never calls it.
+Public (no authentication): it says nothing an anonymous caller could not guess.
 """
 
 from __future__ import annotations
