@@ -30,12 +30,18 @@ def test_the_page_shows_setup_and_tour():
     assert commands[0].startswith("export PATH=$PWD/.venv-az/bin:$PATH")
     assert "az cloud register --name ArcPortal --endpoint-resource-manager https://127.0.0.1:8443/" in commands[1]
     assert commands[2].startswith("az login --service-principal")
-    for verb in ("account show", "group create", "resource list", "resource show", "resource tag", "rest"):
+    verbs = ("account show", "group create", "resource list", "resource show", "resource tag", "rest", "role", "lock")
+    for verb in verbs:
         assert any(c.startswith(f"az {verb}") for c in commands), verb
 
 
 def test_every_command_of_docs_cli_runs_verbatim(az_cli, az_principal, subscription, tmp_path):
+    from identity.service_principals import service_principal_create
+
     server = az_cli.server
+    auditor = service_principal_create(
+        display_name="auditor", role="Reader", scope=f"{subscription.arm_id}/resourceGroups/rg-x"
+    )
     work = tmp_path / "checkout"
     (work / "var").mkdir(parents=True)
     (work / ".venv-az").symlink_to(ROOT / ".venv-az")
@@ -45,6 +51,7 @@ def test_every_command_of_docs_cli_runs_verbatim(az_cli, az_principal, subscript
         "<password>": az_principal[1],
         "<tenant-id>": str(subscription.tenant.tenant_id),
         "<subscription-id>": str(subscription.subscription_id),
+        "<object-id>": str(auditor.service_principal.object_id),
     }
     script = ["set -euo pipefail"]
     commands = doc_commands()
@@ -85,6 +92,8 @@ def test_every_command_of_docs_cli_runs_verbatim(az_cli, az_principal, subscript
     assert output("--tag owner=ops") == "web-01"
     generic = output("resources?api-version")
     assert '"name": "web-01"' in generic and '"type": "Microsoft.HybridCompute/machines"' in generic
-    assert output("az resource delete") == output("az group delete") == ""
+    assert output("az role assignment list") == "Reader"
+    assert output("az lock list") == "no-delete"
+    assert output("az resource delete") == output("az group delete") == output("az lock delete") == ""
     assert not Machine.objects.filter(name="web-01").exists()
     assert not ResourceGroup.objects.filter(name="rg-tour").exists()
