@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 
-def test_cloud_register_reads_the_portal_endpoints(az):
+def test_cloud_login_and_account(az, subscription):
+    """One sign-in (each costs seconds of CLI start-up): the registered cloud, the login output, the account."""
     cloud = az.json("cloud", "show", "--name", "ArcPortal")
     assert cloud["isActive"] is True
     assert cloud["endpoints"]["resourceManager"] == f"{az.server.url}/"
@@ -12,8 +13,6 @@ def test_cloud_register_reads_the_portal_endpoints(az):
     assert cloud["endpoints"]["activeDirectoryResourceId"] == "https://management.core.windows.net/"
     assert cloud["endpoints"]["management"] == "https://management.core.windows.net/"
 
-
-def test_login_with_a_service_principal_finds_the_subscription(az, subscription):
     [entry] = az.login_output
     assert entry["cloudName"] == "ArcPortal"
     assert entry["id"] == str(subscription.subscription_id)
@@ -21,8 +20,6 @@ def test_login_with_a_service_principal_finds_the_subscription(az, subscription)
     assert entry["user"] == {"name": az.client_id, "type": "servicePrincipal"}
     assert entry["state"] == "Enabled" and entry["isDefault"] is True
 
-
-def test_account_show_and_list(az, subscription):
     shown = az.json("account", "show")
     assert shown["id"] == str(subscription.subscription_id)
     assert shown["name"] == subscription.display_name
@@ -33,8 +30,6 @@ def test_account_show_and_list(az, subscription):
     by_name = az.json("account", "show", "--subscription", subscription.display_name)
     assert by_name["id"] == str(subscription.subscription_id)
 
-
-def test_access_token_is_for_the_management_resource(az):
     token = az.json("account", "get-access-token")
     assert token["tokenType"] == "Bearer" and token["tenant"] == az.tenant_id
     assert token["subscription"] == az.subscription_id
