@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.test import override_settings
 
 from machines.models import Extension, Machine
 from tests.machines.factories import MachineFactory, MachineTagFactory, ResourceGroupFactory
@@ -37,6 +38,8 @@ def test_resource_list_by_type_group_name_and_tag(az, subscription, fleet):
     assert web1["id"] == fleet["web-01"].arm_id and web1["location"] == "eastus" and web1["tags"] == {"env": "prod"}
     assert web1["identity"]["type"] == "SystemAssigned" and web1["provisioningState"] == "Succeeded"
     assert web1["createdTime"] and web1["changedTime"]  # $expand=createdTime,changedTime,provisioningState
+    with override_settings(ARM_PAGE_SIZE=1):  # the CLI follows nextLink page by page
+        assert az.json("resource", "list", "--resource-type", MACHINES) == machines
 
     everything = az.json("resource", "list", "--resource-group", "rg-web")
     assert [(r["name"], r["type"]) for r in everything] == [
