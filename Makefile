@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The Azure CLI lives in a venv of its own (its azure-mgmt-* pins conflict with ours): .venv-az/bin/az (docs/cli.md).
+AZ_VENV := .venv-az
+AZ_STAMP := $(AZ_VENV)/.installed
 # The secret key lives in the var directory (ARC_VAR_DIR, default ./var) that the settings read it from when
 # DJANGO_SECRET_KEY is unset, so every `.venv/bin/python manage.py ...` uses the same key as `make run`.
 VAR_DIR := $(or $(ARC_VAR_DIR),var)
@@ -17,7 +20,13 @@ $(STAMP): requirements.txt requirements-dev.txt agent/pyproject.toml
 	$(PY) -m pip install --quiet -e ./agent
 	touch $(STAMP)
 
-venv: $(STAMP)
+$(AZ_STAMP): requirements-cli.txt
+	$(PYTHON) -m venv $(AZ_VENV)
+	$(AZ_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(AZ_VENV)/bin/python -m pip install --quiet -r requirements-cli.txt
+	touch $(AZ_STAMP)
+
+venv: $(STAMP) $(AZ_STAMP)
 
 # umask 077: the directory and the key are the owner's only from their first byte (docs/security.md).
 $(SECRET_FILE):
@@ -34,7 +43,7 @@ run: prepare
 	$(PY) manage.py serve
 
 ## make test: lint, then the whole suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set).
-test: $(STAMP) lint
+test: $(STAMP) $(AZ_STAMP) lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -79,4 +88,4 @@ bench: $(STAMP)
 	$(PY) bench/list_page.py
 
 clean:
-	rm -rf $(VENV) var/staticfiles var/broker var/celery-results
+	rm -rf $(VENV) $(AZ_VENV) var/staticfiles var/broker var/celery-results

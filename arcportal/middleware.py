@@ -15,8 +15,8 @@ from arcportal.arm.errors import arm_error_response, oauth_error_response
 # Planes with their own authentication (DESIGN.md §5) or none by design. Everything else needs a session.
 PUBLIC_PATHS = re.compile(
     r"^/(?:"
-    r"accounts/login/|healthz$|static/|downloads/|his/|api/schema/|api/docs/"
-    r"|(?i:subscriptions)(?:/|$)|(?i:providers)/"
+    r"accounts/login/|healthz$|static/|downloads/|his/|api/schema/|api/docs/|/?metadata/endpoints/?$"
+    r"|/?(?i:subscriptions)(?:/|$)|(?i:providers)/"
     r"|[^/]+/(?:oauth2/v2\.0/|v2\.0/\.well-known/|discovery/v2\.0/keys)"
     r")"
 )
@@ -51,7 +51,7 @@ class LoginRequiredByDefaultMiddleware:
 
 
 # Where a refusal must be ARM JSON (ARM plane, agent plane) or an OAuth error (identity endpoints).
-ARM_ERROR_PATHS = re.compile(r"^/(?:(?i:subscriptions)(?:/|$)|(?i:providers)/|his/)")
+ARM_ERROR_PATHS = re.compile(r"^/(?:/?(?i:subscriptions)(?:/|$)|(?i:providers)/|his/|/?metadata/endpoints/?$)")
 OAUTH_ERROR_PATHS = re.compile(r"^/[^/]+/(?:oauth2/v2\.0/|v2\.0/\.well-known/|discovery/v2\.0/keys)")
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 MAX_PATH_LENGTH = 2048

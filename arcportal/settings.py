@@ -64,7 +64,7 @@ DJANGO_APPS = [
 ]
 THIRD_PARTY_APPS = ["rest_framework", "django_filters", "drf_spectacular", "drf_spectacular_sidecar", "django_htmx"]
 # Lowest layer first (docs/architecture.md): a package imports only itself and the ones before it.
-LOCAL_APPS = ["arcportal", "identity", "machines", "onboarding", "agentplane"]
+LOCAL_APPS = ["arcportal", "arcportal.activity", "identity", "machines", "machines.locks", "onboarding", "agentplane"]
 # A development tool outside the layers (it may import any app and the agent); installed for `simulate_fleet`.
 TOOL_APPS = ["simulator"]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS + TOOL_APPS
@@ -75,13 +75,17 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "arcportal.middleware.InputGuardMiddleware",
+    # A correlation id per request (x-ms-correlation-request-id), recorded with its activity events.
+    "arcportal.activity.middleware.CorrelationIdMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "identity.middleware.RoleAssignmentMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "arcportal.middleware.VaryOnHtmxMiddleware",
     "arcportal.middleware.LoginRequiredByDefaultMiddleware",
+    "arcportal.scopeguard.ScopeGuardMiddleware",
 ]
 
 if BEHIND_TLS_PROXY:
@@ -248,6 +252,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 3600.0,
         "options": {"expires": 3600.0},
     },
+    "activity-log-purge": {
+        # Activity events are kept ARC_ACTIVITY_LOG_RETENTION_DAYS (docs/governance.md).
+        "task": "arcportal.activity.tasks.activity_purge_task",
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
+    },
     "webhook-requeue-stale": {
         # Deliveries written with a transition but never attempted (lost between commit and enqueue) go out again.
         "task": "machines.tasks.webhook_requeue_stale_task",
@@ -326,6 +336,8 @@ ARC_FERNET_KEY = env.str("ARC_FERNET_KEY", default="")
 # Failure reports of PUT /his/log: kept this many days, at most this many rows (purged hourly by beat).
 ARC_ONBOARDING_LOG_RETENTION_DAYS = env.int("ARC_ONBOARDING_LOG_RETENTION_DAYS", default=30)
 ARC_ONBOARDING_LOG_MAX_ROWS = env.int("ARC_ONBOARDING_LOG_MAX_ROWS", default=10000)
+# Activity-log events are kept this many days (purged hourly by beat).
+ARC_ACTIVITY_LOG_RETENTION_DAYS = env.int("ARC_ACTIVITY_LOG_RETENTION_DAYS", default=90)
 
 # The web servers (arcportal/serving.py, arcportal/asgi_buffered.py): Python threads per web process, and the limits
 # under which a request is read whole before one of them sees it (413 beyond the size, 408 after a read stalls).

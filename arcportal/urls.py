@@ -4,13 +4,16 @@ The composition root: the one module of the core that names every app (docs/arch
 """
 
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from arcportal import views
+from arcportal.arm import metadata
 from identity.views_signin import SignInView
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    # The cloud's endpoints for `az cloud register` (also as `//metadata/…`: the CLI appends to a URL ending in /).
+    re_path(r"^/?metadata/endpoints/?$", metadata.metadata_endpoints, name="metadata-endpoints"),
     path("accounts/login/", SignInView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Portal pages (session login).
@@ -19,6 +22,8 @@ urlpatterns = [
     path("", include("onboarding.urls")),
     # ARM plane, identity endpoints, agent plane and downloads (their own authentication).
     path("", include("machines.api.urls")),
+    path("", include("machines.locks.urls")),
+    path("", include("machines.activitylog.urls")),
     path("", include("identity.urls")),
     path("", include("agentplane.urls")),
     path("", include("onboarding.download_urls")),

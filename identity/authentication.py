@@ -17,7 +17,7 @@ from django.core.exceptions import DisallowedHost
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
 from arcportal.arm.errors import ArmAuthenticationFailed
-from arcportal.authz import APP, OWNER, USER, Principal
+from arcportal.authz import APP, USER, Principal
 from identity.tokens import TokenInvalid, user_object_id, verify_access_token
 
 
@@ -31,6 +31,7 @@ def _tenant_id() -> str | None:
 
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    from identity.role_assignments import role_grants_for
     from identity.selectors import service_principal_by_app_id
     from identity.service_principals import service_principal_is_usable
 
@@ -44,11 +45,10 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
             kind=APP,
             object_id=str(principal.object_id),
             name=str(principal.client_id),
-            role=principal.role,
-            scope=principal.scope,
             client_id=str(principal.client_id),
             claims=claims,
             service_principal=principal,
+            grants=role_grants_for(principal_id=str(principal.object_id)),
         )
     if claims.get("idtyp") == USER:
         user = get_user_model()._default_manager.filter(username=claims.get("upn")).first()
@@ -58,11 +58,10 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
             kind=USER,
             object_id=claims["oid"],
             name=user.get_username(),
-            role=OWNER,
-            scope="/",
             client_id=str(claims.get("appid", "")),
             claims=claims,
             user=user,
+            grants=role_grants_for(principal_id=claims["oid"]),
         )
     raise ArmAuthenticationFailed("The access token has an unknown identity type.")
 

@@ -20,11 +20,17 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from arcportal import activity
 from arcportal.arm import ids
 from arcportal.exceptions import Invalid
-from identity.models import Role, ServicePrincipal
+from identity.models import PrincipalKind, Role, ServicePrincipal
+from identity.role_assignments import role_assignment_ensure
 
 logger = logging.getLogger(__name__)
+
+SP_WRITE = "Microsoft.Identity/servicePrincipals/write"
+SP_REVOKE = "Microsoft.Identity/servicePrincipals/revoke/action"
+SP_SIGNIN = "Microsoft.Identity/servicePrincipals/signIn/action"
 
 DEFAULT_LIFETIME = dt.timedelta(days=365)
 SECRET_BYTES = 30  # 40 URL-safe characters, like an Entra client secret
@@ -106,13 +112,56 @@ def service_principal_create(
         max_uses=max_uses,
         created_by=created_by,
     )
+    role_assignment_ensure(
+        principal_id=str(principal.object_id),
+        principal_kind=PrincipalKind.APP,
+        role=role,
+        scope=principal.scope,
+        created_by=getattr(created_by, "username", "") or "",
+    )
     logger.info("service principal %s (%s) created: %s at %s", principal.client_id, display_name, role, principal.scope)
+    activity.record(
+        operation=SP_WRITE,
+        status="Succeeded",
+        resource_id=sp_resource_id(principal.client_id),
+        caller=str(created_by or ""),
+        properties={"displayName": display_name, "role": role, "scope": principal.scope},
+    )
     return CreatedServicePrincipal(principal, secret)
 
 
+def sp_resource_id(client_id) -> str:
+    """Where a principal's events are filed: tenant level (no subscription; one tenant per installation)."""
+    text = "".join(char for char in str(client_id)[:64] if char.isalnum() or char in "-_.")
+    return f"/providers/Microsoft.Identity/servicePrincipals/{text or '-'}"
+
+
 def service_principal_authenticate(*, client_id: str, secret: str, now: dt.datetime | None = None) -> ServicePrincipal:
-    """The service principal whose secret this is, if it may still sign in; counts one use."""
-    now = now or timezone.now()
+    """The service principal whose secret this is, if it may still sign in; counts one use. A sign-in is an
+    activity event: the use counted and the Succeeded event commit together; a refusal is one Failed event (the
+    failed attempts are rate-limited by the token endpoint, so the log can't be flooded through it)."""
+    try:
+        with transaction.atomic():
+            principal = _authenticate(client_id=client_id, secret=secret, now=now or timezone.now())
+            _signin_recorded(client_id, "Succeeded")
+    except InvalidCredentials as exc:
+        _signin_recorded(client_id, "Failed", error={"code": "InvalidClient", "message": str(exc)})
+        raise
+    return principal
+
+
+def _signin_recorded(client_id: str, status: str, error=None) -> None:
+    activity.record(
+        operation=SP_SIGNIN,
+        status=status,
+        resource_id=sp_resource_id(client_id),
+        caller=str(client_id)[:64],
+        properties={"grantType": "client_credentials"},
+        error=error,
+    )
+
+
+def _authenticate(*, client_id: str, secret: str, now: dt.datetime) -> ServicePrincipal:
     try:
         principal = ServicePrincipal.objects.filter(client_id=uuid.UUID(str(client_id))).first()
     except ValueError:
@@ -153,4 +202,10 @@ def service_principal_revoke(
         service_principal.revoked_at = now or timezone.now()
         service_principal.save(update_fields=["revoked_at"])
         logger.info("service principal %s revoked", service_principal.client_id)
+        activity.record(
+            operation=SP_REVOKE,
+            status="Succeeded",
+            resource_id=sp_resource_id(service_principal.client_id),
+            caller="",
+        )
     return service_principal

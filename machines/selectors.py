@@ -94,12 +94,13 @@ def machine_tags(machine: Machine) -> dict[str, str]:
 # --- Portal Machines blade ------------------------------------------------------------------------------------
 
 
-def machine_list_filtered(*, params, now: datetime):
-    """The Machines blade's list: ``MachineFilterSet`` over the base queryset, its status derived at ``now``.
+def machine_list_filtered(*, params, now: datetime, queryset: QuerySet[Machine] | None = None):
+    """The Machines blade's list: ``MachineFilterSet`` over ``queryset`` (default: the base queryset; the portal
+    passes the machines the user may read, ``machines.governance.machines_permitted``), status derived at ``now``.
 
     Returns the FilterSet; ``.qs`` is the filtered and ordered queryset, ``.errors`` says which parameter was bad.
     """
-    return MachineFilterSet(params, queryset=machine_base_queryset(), now=now)
+    return MachineFilterSet(params, queryset=machine_base_queryset() if queryset is None else queryset, now=now)
 
 
 def machine_fleet_exists() -> bool:

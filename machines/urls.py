@@ -1,6 +1,14 @@
 from django.urls import path
 
-from machines import views, views_extensions, views_graph, views_machine, views_resource_groups, views_run_command
+from machines import (
+    governance_urls,
+    views,
+    views_extensions,
+    views_graph,
+    views_machine,
+    views_resource_groups,
+    views_run_command,
+)
 
 app_name = "machines"
 
@@ -48,3 +56,6 @@ urlpatterns = [
         name="resource-group-delete",
     ),
 ]
+
+# Activity log and Locks pages (issue 13).
+urlpatterns += governance_urls.urlpatterns

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -20,10 +21,11 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
+from arcportal import authz
 from arcportal.exceptions import ApplicationError
 from arcportal.forms import parse_id
 from arcportal.htmx import is_partial
-from machines import selectors, services
+from machines import governance, selectors, services
 from machines import status as rules
 from machines.choices import OsType
 from machines.conf import status_thresholds
@@ -112,11 +114,29 @@ def _machine_rows(machines, now: datetime) -> list[dict]:
     return rows
 
 
+def _readable_machines(request: HttpRequest):
+    """The machines the signed-in user may read (its role assignments); nothing else is ever listed."""
+    return governance.machines_permitted(selectors.machine_base_queryset(), request.user)
+
+
+def _permitted_or_403(request: HttpRequest, machines: list, action: str) -> list:
+    """All of ``machines`` if the user may ``action`` every one of them, else 403: a bulk action is never partial."""
+    allowed = {
+        m.pk
+        for m in governance.machines_permitted(
+            selectors.machine_list_by_ids(ids=[m.pk for m in machines]), request.user, action
+        )
+    }
+    if any(machine.pk not in allowed for machine in machines):
+        raise PermissionDenied(f"You may not {action} every selected machine.")
+    return machines
+
+
 def _machine_list_context(request: HttpRequest, query: QueryDict, *, full_page: bool = True) -> tuple[dict, int]:
     """Everything the list page (or only its rows fragment) shows, and the status code (400 for a bad filter)."""
     now = request_now()
     params = _list_params(query)
-    filterset = selectors.machine_list_filtered(params=params, now=now)
+    filterset = selectors.machine_list_filtered(params=params, now=now, queryset=_readable_machines(request))
     context: dict = {
         "filterset": filterset,
         "now": now,
@@ -238,7 +258,9 @@ def machine_export(request: HttpRequest) -> HttpResponse:
     """Export to CSV: every row of the filtered and sorted list (all pages), streamed in chunks; every cell quoted
     and guarded against formulas (``machines.csv_export``)."""
     now = request_now()
-    filterset = selectors.machine_list_filtered(params=_list_params(request.GET), now=now)
+    filterset = selectors.machine_list_filtered(
+        params=_list_params(request.GET), now=now, queryset=_readable_machines(request)
+    )
     if not filterset.is_valid():
         errors = "; ".join(str(m) for messages_ in filterset.errors.values() for m in messages_)
         return HttpResponse(f"Bad filter: {errors}\n", status=400, content_type="text/plain; charset=utf-8")
@@ -308,6 +330,7 @@ def machine_assign_tags(request: HttpRequest) -> HttpResponse:
     if not machines:
         form.add_error("machine", "None of the selected machines exists any more.")
         return _bulk_error(request, form, "assign_tags")
+    _permitted_or_403(request, machines, authz.WRITE)
     name, value = form.cleaned_data["tag_name"], form.cleaned_data["tag_value"]
     try:
         count = services.machines_assign_tags(machines=machines, tags={name: value})
@@ -327,7 +350,12 @@ def machine_delete(request: HttpRequest) -> HttpResponse:
     if not machines:
         form.add_error("machine", "None of the selected machines exists any more.")
         return _bulk_error(request, form, "delete")
-    services.machines_delete(machine_ids=[machine.pk for machine in machines], actor=request.user.get_username())
+    _permitted_or_403(request, machines, authz.DELETE)
+    try:
+        services.machines_delete(machine_ids=[machine.pk for machine in machines], actor=request.user.get_username())
+    except ApplicationError as exc:  # a lock (409 ScopeLocked): nothing was deleted
+        form.add_error("machine", exc.message)
+        return _bulk_error(request, form, "delete")
     names = ", ".join(machine.name for machine in machines[:5]) + ("…" if len(machines) > 5 else "")
     messages.success(request, f"Deleted {len(machines)} machine{'s' if len(machines) != 1 else ''}: {names}.")
     return redirect(_next_list_url(request))

@@ -4,12 +4,15 @@ group* (type its name; its machines go with it)."""
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from arcportal import authz
+from arcportal.arm import ids
 from arcportal.exceptions import ApplicationError
-from machines import selectors, services
+from machines import governance, selectors, services
 from machines.forms import ResourceGroupCreateForm, ResourceGroupDeleteForm, tag_formset
 from machines.regions import display_name
 
@@ -21,7 +24,7 @@ def _resource_group_page(request: HttpRequest, *, form=None, formset=None, statu
         form = ResourceGroupCreateForm(subscriptions=subscriptions)
         formset = tag_formset()
     context = {
-        "resource_groups": selectors.resource_group_list(),
+        "resource_groups": governance.resource_groups_readable(selectors.resource_group_list(), request.user),
         "form": form,
         "tag_formset": formset,
         "creating": creating,
@@ -38,6 +41,9 @@ def resource_group_list(request: HttpRequest) -> HttpResponse:
     formset = tag_formset(data=request.POST)
     if not (form.is_valid() and formset.is_valid()):
         return _resource_group_page(request, form=form, formset=formset, status=400)
+    scope = ids.resource_group_id(str(form.cleaned_data["subscription"].subscription_id), form.cleaned_data["name"])
+    if not authz.can(request.user, authz.WRITE, scope):
+        raise PermissionDenied(f"You may not create resource groups at {scope}.")
     try:
         group = services.resource_group_create(
             subscription=form.cleaned_data["subscription"],
@@ -61,12 +67,18 @@ def resource_group_delete(request: HttpRequest, subscription_id: str, resource_g
         raise Http404(f"The resource group '{resource_group}' was not found.")
     machine_count = selectors.resource_group_machine_count(resource_group=group)
     form = ResourceGroupDeleteForm(request.POST or None, resource_group_name=group.name)
-    if request.method == "POST" and form.is_valid():
-        deleted = services.resource_group_delete(resource_group=group, actor=request.user.get_username())
-        messages.success(
-            request, f"Deleted resource group '{group.name}' and its {deleted} machine{'s' if deleted != 1 else ''}."
-        )
-        return redirect("machines:resource-group-list")
-    context = {"group": group, "form": form, "machine_count": machine_count}
     status = 400 if request.method == "POST" else 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            deleted = services.resource_group_delete(resource_group=group, actor=request.user.get_username())
+        except ApplicationError as exc:  # a lock on the group, above it or on a machine in it (409 ScopeLocked)
+            form.add_error(None, exc.message)
+            status = exc.status
+        else:
+            messages.success(
+                request,
+                f"Deleted resource group '{group.name}' and its {deleted} machine{'s' if deleted != 1 else ''}.",
+            )
+            return redirect("machines:resource-group-list")
+    context = {"group": group, "form": form, "machine_count": machine_count}
     return render(request, "machines/resource_group_delete.html", context, status=status)

@@ -35,6 +35,7 @@ COMPOSITION_ROOT = {"arcportal/settings.py", "arcportal/urls.py", "arcportal/cel
 # Pure rule modules: no Django, no database, time as an argument; they may import only each other (of the portal).
 PURE_MODULES = [
     "arcportal/arm/ids.py",
+    "arcportal/arm/odata.py",
     "arcportal/authz.py",
     "arcportal/textguard.py",
     "arcportal/files.py",
@@ -50,6 +51,9 @@ PURE_MODULES = [
     "machines/csv_export.py",
     "machines/extension_catalogue.py",
     "onboarding/quoting.py",
+    "arcportal/activity/odata.py",
+    "arcportal/activity/resource_ids.py",
+    "machines/locks/rules.py",
     # The Resource Graph's query language: parser, compiler and dialects are pure; only its executor runs queries.
     *[
         p.relative_to(ROOT).as_posix()
@@ -276,9 +280,15 @@ def _code_files() -> list[Path]:
     files = []
     for path in ROOT.rglob("*"):
         relative = path.relative_to(ROOT)
-        if relative.parts[0] in ("tests", ".venv", "var", ".git", "static", "node_modules") or "migrations" in (
-            relative.parts
-        ):
+        if relative.parts[0] in (
+            "tests",
+            ".venv",
+            ".venv-az",
+            "var",
+            ".git",
+            "static",
+            "node_modules",
+        ) or "migrations" in (relative.parts):
             continue
         if path.is_file() and path.suffix in CODE_SUFFIXES and "__pycache__" not in relative.parts:
             files.append(path)

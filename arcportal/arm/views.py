@@ -27,6 +27,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
+from arcportal.activity import arm as activity_arm
 from arcportal.arm.errors import ArmError, arm_error_response
 from arcportal.arm.parsers import guarded_json
 from arcportal.arm.versioning import request_api_version
@@ -66,6 +67,14 @@ class ArmApiView(APIView):
     operation_id = ""
     #: The RBAC action this operation needs, shown in 403 messages (``Microsoft.HybridCompute/machines/read``).
     rbac_action = ""
+
+    def dispatch(self, request, *args, **kwargs):
+        # Every write is one transaction and one activity event (arcportal/activity/arm.py).
+        if activity_arm.records(self, request.method):
+            return activity_arm.recorded_dispatch(
+                self, request, lambda: super(ArmApiView, self).dispatch(request, *args, **kwargs)
+            )
+        return super().dispatch(request, *args, **kwargs)
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # authentication and permission first: 401 before 400

@@ -11,12 +11,16 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from arcportal.arm.views import arm_path, arm_route
 from machines.api import views
 from machines.api.graph import ResourcesApi
+from machines.api.views import authorization as authz_views
+from machines.api.views.providers import ProviderGetApi, ProviderListApi
+from machines.api.views.resources import ResourceListApi, ResourceListByResourceGroupApi
 
 app_name = "machines-arm"
 
 SUB = r"subscriptions/(?P<subscriptionId>[^/]+)"
 RG = SUB + r"/resourcegroups/(?P<resourceGroupName>[^/]+)"
-MACHINES = r"/providers/microsoft\.hybridcompute/machines"
+# `/+`: the generic-resource calls (az resource show/tag/delete) send an empty parent path, `…HybridCompute//machines`.
+MACHINES = r"/providers/microsoft\.hybridcompute/+machines"
 MACHINE = RG + MACHINES + r"/(?P<machineName>[^/]+)"
 EXTENSION = MACHINE + r"/extensions/(?P<extensionName>[^/]+)"
 RUN_COMMAND = MACHINE + r"/runcommands/(?P<runCommandName>[^/]+)"
@@ -32,7 +36,71 @@ def arm(regex: str, template: str, name: str, views_by_method):
     return arm_path(rf"^{regex}/?$", arm_route(views_by_method, path=template), name=name)
 
 
+def authorization_routes():
+    """``Microsoft.Authorization`` role assignments (subscription, group, machine scope) and role definitions (also at
+    the root). ``/?``: the SDK sends ``//subscriptions/…`` when a scope is given with its leading slash."""
+    authz = r"/providers/microsoft\.authorization"
+    t_authz = "/providers/Microsoft.Authorization"
+    assignments = {"GET": authz_views.RoleAssignmentListForScopeApi}
+    assignment = {
+        "GET": authz_views.RoleAssignmentGetApi,
+        "PUT": authz_views.RoleAssignmentCreateApi,
+        "DELETE": authz_views.RoleAssignmentDeleteApi,
+    }
+    routes = []
+
+    def at(views_by_method, suffix):  # one operationId per path in the schema: RoleAssignments_Get_ResourceGroup …
+        if not suffix:
+            return views_by_method
+        return {
+            method: type(f"{cls.__name__}{suffix}", (cls,), {"operation_id": f"{cls.operation_id}_{suffix}"})
+            for method, cls in views_by_method.items()
+        }
+
+    for key, regex, template, suffix in (
+        ("subscription", SUB, T_SUB, ""),
+        ("resource-group", RG, T_RG, "ResourceGroup"),
+        ("machine", MACHINE, T_MACHINE, "Machine"),
+    ):
+        routes += [
+            arm(
+                f"/?{regex}{authz}/roleassignments",
+                f"{template}{t_authz}/roleAssignments",
+                f"role-assignment-list-{key}",
+                at(assignments, suffix),
+            ),
+            arm(
+                f"/?{regex}{authz}/roleassignments/(?P<name>[^/]+)",
+                f"{template}{t_authz}/roleAssignments/{{name}}",
+                f"role-assignment-detail-{key}",
+                at(assignment, suffix),
+            ),
+        ]
+    for key, regex, template, suffix in (
+        ("root", "", "", ""),
+        ("subscription", f"/?{SUB}", T_SUB, "Subscription"),
+        ("resource-group", f"/?{RG}", T_RG, "ResourceGroup"),
+    ):
+        prefix = f"{regex}{authz}" if regex else f"/?{authz[1:]}"
+        routes += [
+            arm(
+                f"{prefix}/roledefinitions",
+                f"{template}{t_authz}/roleDefinitions",
+                f"role-definition-list-{key}",
+                at({"GET": authz_views.RoleDefinitionListApi}, suffix),
+            ),
+            arm(
+                f"{prefix}/roledefinitions/(?P<roleDefinitionId>[^/]+)",
+                f"{template}{t_authz}/roleDefinitions/{{roleDefinitionId}}",
+                f"role-definition-detail-{key}",
+                at({"GET": authz_views.RoleDefinitionGetApi}, suffix),
+            ),
+        ]
+    return routes
+
+
 urlpatterns = [
+    *authorization_routes(),
     arm("subscriptions", "/subscriptions", "subscription-list", {"GET": views.SubscriptionListApi}),
     arm(SUB, T_SUB, "subscription-detail", {"GET": views.SubscriptionGetApi}),
     arm(
@@ -49,6 +117,16 @@ urlpatterns = [
             "PATCH": views.ResourceGroupUpdateApi,
             "DELETE": views.ResourceGroupDeleteApi,
         },
+    ),
+    # Generic resources and resource providers (az resource list/show/tag/delete; docs/cli.md).
+    arm(SUB + r"/resources", T_SUB + "/resources", "resource-list", {"GET": ResourceListApi}),
+    arm(RG + r"/resources", T_RG + "/resources", "resource-list-by-group", {"GET": ResourceListByResourceGroupApi}),
+    arm(SUB + r"/providers", T_SUB + "/providers", "provider-list", {"GET": ProviderListApi}),
+    arm(
+        SUB + r"/providers/(?P<resourceProviderNamespace>[^/]+)",
+        T_SUB + "/providers/{resourceProviderNamespace}",
+        "provider-detail",
+        {"GET": ProviderGetApi},
     ),
     arm(
         SUB + MACHINES,

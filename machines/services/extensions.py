@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from arcportal.crypto import decrypt_text, encrypt_text
 from arcportal.exceptions import Conflict, NotFound
 from machines import validation
+from machines.locks.enforcement import lock_guard_delete, lock_guard_write
 from machines.models import AsyncOperation, Extension, Machine
 from machines.services.common import checked
 from machines.services.operations import (
@@ -135,6 +136,7 @@ def extension_create_or_update(
 ) -> ExtensionWrite:
     """ARM PUT of an extension: install (new, or after a delete) or update, carried out by the agent."""
     name = checked(validation.validate_extension_name, name)
+    lock_guard_write(resource_id=machine.arm_id)
     location = checked(validation.validate_location, location) if location else machine.location
     tags = checked(validation.validate_tags, tags) if tags is not None else None
     extension = Extension.objects.select_for_update().filter(machine=machine, name__iexact_ascii=name).first()
@@ -160,6 +162,7 @@ def extension_update(
     *, extension, tags: Mapping[str, str] | None = None, properties: Mapping[str, Any] | None = None
 ) -> ExtensionWrite:
     """ARM PATCH: members present replace the stored ones (``settings`` as a whole object); the agent updates."""
+    lock_guard_write(resource_id=extension.machine.arm_id)
     if tags is not None:
         extension.tags = checked(validation.validate_tags, tags)
     _apply_extension_properties(extension, properties or {})
@@ -172,6 +175,7 @@ def extension_update(
 @transaction.atomic
 def extension_delete(*, extension) -> ExtensionWrite:
     """ARM DELETE: the agent uninstalls, then the row goes; never handed to an agent → deleted at once."""
+    lock_guard_delete(resource_id=f"{extension.machine.arm_id}/extensions/{extension.name}")
     if extension.sequence == 0:
         extension.delete()
         return ExtensionWrite(None, False, None)

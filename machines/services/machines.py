@@ -13,14 +13,28 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from arcportal import activity
 from arcportal.arm import ids
 from arcportal.exceptions import Conflict, Invalid, NotFound
 from machines import validation
 from machines.keys import same_public_key
+from machines.locks.enforcement import lock_guard_delete, lock_guard_write
 from machines.models import Machine, MachineTag, ResourceGroup
 from machines.services.common import Upsert, checked
 
 logger = logging.getLogger("machines.services")
+
+WRITE = "Microsoft.HybridCompute/machines/write"
+DELETE = "Microsoft.HybridCompute/machines/delete"
+# The agent plane's identity certificate (ArcPortal's own operation: Azure's HIS issues it outside ARM).
+CERTIFICATE = "Microsoft.HybridCompute/machines/issueCertificate/action"
+
+
+def machine_recorded(machine: Machine, operation: str, actor: str = "", **properties: Any) -> None:
+    """The activity event of a change to ``machine``, in the transaction of the change."""
+    activity.record(
+        operation=operation, status="Succeeded", resource_id=machine.arm_id, caller=actor, properties=properties or None
+    )
 
 
 # ARM property name → model field, for the simple string properties a PUT may carry.
@@ -132,7 +146,7 @@ def machine_create_or_update(
     """ARM PUT of a machine: creates it (no status until its agent's first heartbeat) or replaces its writable
     properties. Tags given replace the set; absent tags stay as they are on update. The agent key and vmId of an
     existing machine can't change here (400 ``PropertyChangeNotAllowed``)."""
-    return machine_upsert(
+    result = machine_upsert(
         resource_group=resource_group,
         name=name,
         location=location,
@@ -144,6 +158,8 @@ def machine_create_or_update(
         actor_type=actor_type,
         identity_may_change=False,
     )
+    machine_recorded(result.instance, WRITE, actor, created=result.created)
+    return result
 
 
 def machine_upsert(
@@ -163,6 +179,9 @@ def machine_upsert(
     location = checked(validation.validate_location, location)
     if tags is not None:
         tags = checked(validation.validate_tags, tags)
+    lock_guard_write(
+        resource_id=ids.machine_id(str(resource_group.subscription.subscription_id), resource_group.name, name)
+    )
     properties = properties or {}
     machine = Machine.objects.select_for_update().filter(resource_group=resource_group, name__iexact_ascii=name).first()
     created = machine is None
@@ -206,6 +225,7 @@ def machine_update(
 ) -> Machine:
     """ARM PATCH: members present replace the stored ones; a ``tags`` member replaces the whole set. The agent key
     and vmId can't change (400 ``PropertyChangeNotAllowed``)."""
+    lock_guard_write(resource_id=machine.arm_id)
     if properties:
         _guard_identity(machine, properties)
     if tags is not None:
@@ -219,13 +239,16 @@ def machine_update(
     machine.updated_by = actor
     machine.updated_by_type = actor_type
     machine.save()
+    machine_recorded(machine, WRITE, actor)
     return machine
 
 
 @transaction.atomic
 def machine_update_tags(*, machine: Machine, tags: Mapping[str, str]) -> Machine:
+    lock_guard_write(resource_id=machine.arm_id)
     machine_set_tags(machine=machine, tags=tags)
     machine.save(update_fields=["updated_at"])
+    machine_recorded(machine, WRITE, tags=len(tags))
     return machine
 
 
@@ -235,12 +258,14 @@ def machines_assign_tags(*, machines: Iterable[Machine], tags: Mapping[str, str]
     tags = checked(validation.validate_tags, tags)
     count = 0
     for machine in machines:
+        lock_guard_write(resource_id=machine.arm_id)
         merged = {t.key: t.value for t in machine.tag_set.all()}
         for key, value in tags.items():
             for existing in [k for k in merged if k.casefold() == key.casefold()]:
                 del merged[existing]
             merged[key] = value
         machine_set_tags(machine=machine, tags=merged)
+        machine_recorded(machine, WRITE, assignedTags=sorted(tags))
         count += 1
     return count
 
@@ -250,7 +275,9 @@ def machine_delete(*, machine: Machine, actor: str = "", actor_type: str = "User
     """Delete a machine and its extensions. Logged with who did it: deleting is how a principal allowed to delete
     frees a name whose agent key is lost, so the next registration starts a new identity."""
     arm_id, vm_id = machine.arm_id, machine.vm_id
+    lock_guard_delete(resource_id=arm_id)
     machine.delete()
+    activity.record(operation=DELETE, status="Succeeded", resource_id=arm_id, caller=actor)
     logger.info("machine %s (vmId %s) deleted by %s (%s)", arm_id, vm_id, actor or "-", actor_type)
 
 
@@ -258,8 +285,11 @@ def machine_delete(*, machine: Machine, actor: str = "", actor_type: str = "User
 def machines_delete(*, machine_ids: Iterable[int], actor: str = "", actor_type: str = "User") -> int:
     chosen = Machine.objects.filter(pk__in=list(machine_ids)).select_related("resource_group__subscription")
     gone = [(m.arm_id, m.vm_id) for m in chosen]
+    for arm_id, _vm_id in gone:
+        lock_guard_delete(resource_id=arm_id)
     deleted, _ = chosen.delete()
     for arm_id, vm_id in gone:
+        activity.record(operation=DELETE, status="Succeeded", resource_id=arm_id, caller=actor)
         logger.info("machine %s (vmId %s) deleted by %s (%s)", arm_id, vm_id, actor or "-", actor_type)
     return deleted
 

@@ -23,7 +23,7 @@ from machines.keyproof import KeyProof
 from machines.keys import load_public_key_b64, same_public_key
 from machines.models import Machine, ResourceGroup
 from machines.services.common import Upsert
-from machines.services.machines import machine_create_or_update, machine_upsert
+from machines.services.machines import CERTIFICATE, WRITE, machine_create_or_update, machine_recorded, machine_upsert
 
 logger = logging.getLogger("machines.services")
 
@@ -141,6 +141,7 @@ def machine_register(
             "last_heartbeat_at",
         ]
     )
+    machine_recorded(machine, WRITE, actor or onboarded_by, registration="reattach" if reattached else "register")
     if reattached:
         logger.info(
             "machine %s re-attached by %s (%s) with a proof of possession of its previous key; new vmId %s",
@@ -175,4 +176,5 @@ def machine_issue_certificate(*, machine_id: int, public_key_b64: str) -> Machin
         certificate_expires_at=issued.not_after,
         provisioning_state="Succeeded",
     )
+    machine_recorded(machine, CERTIFICATE, f"vmId {machine.vm_id}", thumbprint=issued.thumbprint_sha1)
     return MachineCertificate(pem=issued.pem, thumbprint=issued.thumbprint_sha1, expires_at=issued.not_after)

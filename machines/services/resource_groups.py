@@ -7,12 +7,22 @@ from collections.abc import Mapping
 
 from django.db import IntegrityError, transaction
 
+from arcportal import activity
+from arcportal.arm import ids
 from arcportal.exceptions import Conflict
 from machines import validation
+from machines.locks.enforcement import lock_guard_delete, lock_guard_write
 from machines.models import ResourceGroup, Subscription
 from machines.services.common import Upsert, checked
 
 logger = logging.getLogger("machines.services")
+
+WRITE = "Microsoft.Resources/subscriptions/resourceGroups/write"
+DELETE = "Microsoft.Resources/subscriptions/resourceGroups/delete"
+
+
+def _recorded(group: ResourceGroup, operation: str, actor: str = "") -> None:
+    activity.record(operation=operation, status="Succeeded", resource_id=group.arm_id, caller=actor)
 
 
 @transaction.atomic
@@ -24,9 +34,12 @@ def resource_group_create(
     tags = checked(validation.validate_tags, tags)
     if ResourceGroup.objects.filter(subscription=subscription, name__iexact_ascii=name).exists():
         raise Conflict(f"A resource group named '{name}' already exists.", code="ResourceGroupExists")
+    lock_guard_write(resource_id=ids.resource_group_id(str(subscription.subscription_id), name))
     try:
         with transaction.atomic():
-            return ResourceGroup.objects.create(subscription=subscription, name=name, location=location, tags=tags)
+            group = ResourceGroup.objects.create(subscription=subscription, name=name, location=location, tags=tags)
+            _recorded(group, WRITE)
+            return group
     except IntegrityError as exc:
         raise Conflict(f"A resource group named '{name}' already exists.", code="ResourceGroupExists") from exc
 
@@ -59,16 +72,20 @@ def resource_group_create_or_update(
             f"'{existing.location}'.",
             code="InvalidResourceGroupLocation",
         )
+    lock_guard_write(resource_id=existing.arm_id)
     existing.tags = tags
     existing.managed_by = managed_by or existing.managed_by
     existing.save(update_fields=["tags", "managed_by", "updated_at"])
+    _recorded(existing, WRITE)
     return Upsert(existing, False)
 
 
 @transaction.atomic
 def resource_group_update_tags(*, resource_group: ResourceGroup, tags: Mapping[str, str]) -> ResourceGroup:
+    lock_guard_write(resource_id=resource_group.arm_id)
     resource_group.tags = checked(validation.validate_tags, tags)
     resource_group.save(update_fields=["tags", "updated_at"])
+    _recorded(resource_group, WRITE)
     return resource_group
 
 
@@ -78,7 +95,11 @@ def resource_group_delete(*, resource_group: ResourceGroup, actor: str = "", act
     with who did it, like ``machine_delete``."""
     machine_count = resource_group.machines.count()
     arm_id = resource_group.arm_id
+    lock_guard_delete(resource_id=arm_id)  # locks on the group, above it, or on a machine inside it
     resource_group.delete()
+    activity.record(
+        operation=DELETE, status="Succeeded", resource_id=arm_id, caller=actor, properties={"machines": machine_count}
+    )
     logger.info(
         "resource group %s deleted with its %d machines by %s (%s)", arm_id, machine_count, actor or "-", actor_type
     )

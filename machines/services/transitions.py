@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from arcportal.exceptions import NotFound
 from machines import status as rules
+from machines.activity import status_events_mirror
 from machines.conf import status_thresholds
 from machines.models import Machine, MachineStatusEvent
 from machines.sweep import SweepStep, sweep_steps
@@ -57,9 +58,11 @@ class StatusEventRow:
 
 
 def _transitions_recorded(events: Sequence[StatusEventRow]) -> None:
-    """What follows every recorded transition, in the transaction that recorded it: the webhook deliveries."""
+    """What follows every recorded transition, in the transaction that recorded it: the webhook deliveries and the
+    activity-log events (``machines.activity``)."""
     if events:
         webhook_deliveries_create(events=events)
+        status_events_mirror(events)
 
 
 # --- A heartbeat that changes the status ---------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import template
 from django.utils.html import format_html
 
+from arcportal import authz
 from machines import status as rules
 from machines.regions import display_name
 
@@ -95,3 +96,18 @@ def machine_page_title(context) -> str:
         return context["page_title"]
     match = getattr(context.get("request"), "resolver_match", None)
     return menu_label(match.view_name) if match else ""
+
+
+@register.simple_tag(takes_context=True)
+def may(context, action: str, scope: str) -> bool:
+    """``{% may "write" machine.arm_id as can_write %}``: ``arcportal.authz.can`` for the signed-in user; write
+    buttons show only when it is true (the server refuses the write anyway: ``arcportal.scopeguard``)."""
+    request = context.get("request")
+    return authz.can(getattr(request, "user", None), action, scope)
+
+
+@register.simple_tag(takes_context=True)
+def may_on_machines(context, action: str) -> bool:
+    """``{% may_on_machines "write" as can_write %}``: the user may ``action`` some machine somewhere."""
+    request = context.get("request")
+    return authz.allows_anywhere(getattr(request, "user", None), f"Microsoft.HybridCompute/machines/{action}")

@@ -13,7 +13,8 @@ pytestmark = pytest.mark.django_db
 
 # Planes with their own authentication (DESIGN.md §5), matched on the pattern's own text.
 PUBLIC = re.compile(
-    r"^\^?(healthz|accounts/login/|downloads/|his/|api/schema/|api/docs/|\(\?P<tenant>|subscriptions|providers)",
+    r"^\^?(healthz|accounts/login/|downloads/|his/|api/schema/|api/docs/|\(\?P<tenant>|subscriptions|providers"
+    r"|/\?metadata/endpoints)",
     re.IGNORECASE,
 )
 DUMMY = {"int": "1", "str": "x", "slug": "x", "uuid": "00000000-0000-0000-0000-000000000001", "path": "x"}

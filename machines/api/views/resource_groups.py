@@ -6,13 +6,29 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.response import Response
 
 from arcportal import authz
-from arcportal.arm import ids
+from arcportal.arm import ids, odata
+from arcportal.arm.errors import ArmError
 from arcportal.arm.pagination import paginate
 from arcportal.arm.schema import error_responses
 from machines import selectors, services, validation
 from machines.api import serializers as s
 from machines.api.views.base import SKIPTOKEN_PARAMETER, ArmOperation, check_name
 from machines.api.views.subscriptions import visible_subscription
+
+
+def group_filter(text: str | None) -> odata.ResourceFilter | None:
+    """ARM filters resource groups by tag only (``az group list --tag k=v``); other filters are a 400."""
+    try:
+        wanted = odata.parse_resource_filter(text)
+        if wanted == odata.ResourceFilter():
+            return None
+        if any(getattr(wanted, name) is not None for name in odata.NON_TAG_FIELDS):
+            raise odata.FilterError(
+                f"The $filter '{text}' is not supported for resource groups: use tagName eq '…' [and tagValue eq '…']."
+            )
+    except odata.FilterError as exc:
+        raise ArmError(str(exc), code="InvalidFilterInQueryString", status=400, target="$filter") from exc
+    return wanted
 
 
 class ResourceGroupListApi(ArmOperation):
@@ -24,14 +40,19 @@ class ResourceGroupListApi(ArmOperation):
         parameters=[
             SKIPTOKEN_PARAMETER,
             OpenApiParameter("$top", int, OpenApiParameter.QUERY, description="At most this many groups."),
-            OpenApiParameter("$filter", str, OpenApiParameter.QUERY, description="Accepted and ignored."),
+            OpenApiParameter(
+                "$filter", str, OpenApiParameter.QUERY, description="tagName eq '…' [and tagValue eq '…']"
+            ),
         ],
     )
     def get(self, request, subscriptionId):
         if not visible_subscription(request.user, subscriptionId):
             self.require(authz.READ, ids.subscription_id(subscriptionId))
+        wanted = group_filter(request.GET.get("$filter"))
         subscription = self.get_subscription(subscriptionId)
         groups = selectors.resource_group_list(subscription=subscription).order_by("name", "pk")
+        if wanted is not None:
+            groups = [g for g in groups if odata.tags_match(wanted, g.tags or {})]
         if not authz.can(request.user, authz.READ, ids.subscription_id(subscriptionId)):
             groups = [
                 g for g in groups if authz.can(request.user, authz.READ, ids.resource_group_id(subscriptionId, g.name))

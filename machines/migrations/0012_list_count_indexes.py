@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('machines', '0010_extension_goal_state'),
+        ('machines', '0011_portal_users_become_owners'),
     ]
 
     operations = [
