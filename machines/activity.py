@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from arcportal import activity
 from arcportal.activity.services import activity_record_many
 from arcportal.arm import ids
 from machines.models import Machine
 
 STATUS_OPERATION = "Microsoft.HybridCompute/machines/status/action"
 PLATFORM_CALLER = "Microsoft.HybridCompute"
+# The machine's agent reporting an operation's result (Azure shows the Arc agent's own identity here).
+AGENT_CALLER = "Microsoft.HybridCompute agent"
 WARNING_STATUSES = frozenset({"Disconnected", "Expired"})
 
 
@@ -44,4 +47,21 @@ def status_events_mirror(events: Sequence) -> int:
             for event in events
             if event.machine_id in names
         ]
+    )
+
+
+def operation_recorded(
+    *, kind: str, action: str, resource_id: str, status: str, caller: str = "", error: dict | None = None
+) -> None:
+    """One step of an extension or run-command operation (``machines.services.operations``): ``Started`` when it is
+    handed to the agent, ``Succeeded``/``Failed`` when the agent reports or the deadline passes. Azure's operation
+    names: ``…/machines/extensions/write|delete``, ``…/machines/runCommands/write|delete``."""
+    verb = "delete" if action == "delete" else "write"
+    activity.record(
+        operation=f"Microsoft.HybridCompute/machines/{kind}/{verb}",
+        status=status,
+        resource_id=resource_id,
+        caller=caller,
+        properties={"action": action},
+        error=error or None,
     )

@@ -28,6 +28,7 @@ def _resource_group_page(request: HttpRequest, *, form=None, formset=None, statu
         "form": form,
         "tag_formset": formset,
         "creating": creating,
+        "governance_subscriptions": subscriptions,  # the subscriptions' Activity log and Locks pages
     }
     return render(request, "machines/resource_group_list.html", context, status=status)
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
 from arcportal import authz
@@ -18,6 +19,14 @@ from arcportal.arm.views import ArmApiView
 from machines.locks import selectors, services
 from machines.locks.models import ManagementLock
 from machines.locks.rules import LOCK_TYPE
+
+SCOPE_PARAMETER = OpenApiParameter(
+    "scope",
+    str,
+    OpenApiParameter.PATH,
+    description="subscriptions/{id}[/resourceGroups/{name}[/providers/Microsoft.HybridCompute/machines/{name}]]",
+)
+LOCK_NAME_PARAMETER = OpenApiParameter("lockName", str, OpenApiParameter.PATH, description="The lock's name.")
 
 
 def lock_output(lock: ManagementLock) -> dict[str, Any]:
@@ -53,7 +62,10 @@ class ManagementLocksListApi(LockOperation):
     operation_id = "ManagementLocks_ListByScope"
     rbac_action = "Microsoft.Authorization/locks/read"
 
-    @extend_schema(responses={200: OpenApiResponse(description="Locks"), **error_responses(400, 403, 404)})
+    @extend_schema(
+        responses={200: OpenApiResponse(description="Locks"), **error_responses(400, 403, 404)},
+        parameters=[SCOPE_PARAMETER],
+    )
     def get(self, request, **kwargs):
         scope = self.resolved_scope(kwargs, authz.READ)
         odata = request.GET.get("$filter", "").strip()
@@ -75,7 +87,10 @@ class ManagementLocksGetApi(LockOperation):
     operation_id = "ManagementLocks_GetByScope"
     rbac_action = "Microsoft.Authorization/locks/read"
 
-    @extend_schema(responses={200: OpenApiResponse(description="Lock"), **error_responses(403, 404)})
+    @extend_schema(
+        responses={200: OpenApiResponse(description="Lock"), **error_responses(403, 404)},
+        parameters=[SCOPE_PARAMETER, LOCK_NAME_PARAMETER],
+    )
     def get(self, request, lockName, **kwargs):
         scope = self.resolved_scope(kwargs, authz.READ)
         lock = selectors.lock_get(scope=scope, name=lockName)
@@ -90,7 +105,11 @@ class ManagementLocksCreateOrUpdateApi(LockOperation):
     operation_id = "ManagementLocks_CreateOrUpdateByScope"
     rbac_action = authz.LOCKS_WRITE
 
-    @extend_schema(responses={200: OpenApiResponse(description="Lock"), **error_responses(400, 403, 404)})
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={200: OpenApiResponse(description="Lock"), **error_responses(400, 403, 404)},
+        parameters=[SCOPE_PARAMETER, LOCK_NAME_PARAMETER],
+    )
     def put(self, request, lockName, **kwargs):
         scope = self.resolved_scope(kwargs, authz.LOCKS_WRITE)
         body = self.json_body()
@@ -118,7 +137,10 @@ class ManagementLocksDeleteApi(LockOperation):
     operation_id = "ManagementLocks_DeleteByScope"
     rbac_action = "Microsoft.Authorization/locks/delete"
 
-    @extend_schema(responses={200: OpenApiResponse(description="Deleted"), 204: OpenApiResponse(description="None")})
+    @extend_schema(
+        responses={200: OpenApiResponse(description="Deleted"), 204: OpenApiResponse(description="None")},
+        parameters=[SCOPE_PARAMETER, LOCK_NAME_PARAMETER],
+    )
     def delete(self, request, lockName, **kwargs):
         scope = self.resolved_scope(kwargs, authz.LOCKS_WRITE)
         lock = selectors.lock_get(scope=scope, name=lockName)

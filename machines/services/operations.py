@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from machines.activity import AGENT_CALLER, PLATFORM_CALLER, operation_recorded
 from machines.conf import status_thresholds
 from machines.models import AsyncOperation, Extension, Machine, RunCommand
 from machines.status import CONNECTED, derive_status
@@ -55,6 +56,7 @@ def operation_start(
         ended_at=now,
         error={"code": "OperationOvertaken", "message": "A newer operation on this resource replaced this one."},
     )
+    operation_recorded(kind=kind, action=action, resource_id=resource_id, status="Started")
     return AsyncOperation.objects.create(
         machine=machine,
         subscription_id=str(machine.resource_group.subscription.subscription_id),
@@ -72,6 +74,7 @@ def operation_fail_at_once(
     *, machine: Machine, resource_id: str, kind: str, name: str, action: str, error: dict[str, str]
 ) -> AsyncOperation:
     now = timezone.now()
+    operation_recorded(kind=kind, action=action, resource_id=resource_id, status="Failed", error=error)
     return AsyncOperation.objects.create(
         machine=machine,
         subscription_id=str(machine.resource_group.subscription.subscription_id),
@@ -91,9 +94,14 @@ def operation_finish(
     *, machine: Machine, kind: str, name: str, sequence: int, status: str, error: dict | None = None
 ) -> int:
     """End the running operation of that entry and sequence (the agent reported); returns how many ended."""
-    return AsyncOperation.objects.filter(
+    running = AsyncOperation.objects.filter(
         machine=machine, kind=kind, name=name, sequence=sequence, status="InProgress"
-    ).update(status=status, ended_at=timezone.now(), error=error or {})
+    )
+    for resource_id, action in running.values_list("resource_id", "action"):
+        operation_recorded(
+            kind=kind, action=action, resource_id=resource_id, status=status, caller=AGENT_CALLER, error=error
+        )
+    return running.update(status=status, ended_at=timezone.now(), error=error or {})
 
 
 @transaction.atomic
@@ -118,6 +126,14 @@ def operation_refresh(*, operation: AsyncOperation, now: datetime | None = None)
             ),
         }
         operation.save(update_fields=["status", "ended_at", "error"])
+        operation_recorded(
+            kind=operation.kind,
+            action=operation.action,
+            resource_id=operation.resource_id,
+            status="Failed",
+            caller=PLATFORM_CALLER,
+            error=operation.error,
+        )
         _entry_timed_out(operation, moment)
     return operation
 

@@ -22,6 +22,7 @@ from django.utils.dateparse import parse_datetime
 from arcportal.crypto import decrypt_text, encrypt_text
 from arcportal.exceptions import Conflict
 from machines import validation
+from machines.locks.enforcement import lock_guard_delete, lock_guard_write
 from machines.models import Machine, RunCommand
 from machines.services.common import checked
 from machines.services.extensions import ExtensionWrite, _entry_for_report
@@ -87,6 +88,7 @@ def run_command_create_or_update(
 ) -> ExtensionWrite:
     """ARM PUT of a run command: a new run of the script on the machine."""
     name = checked(validation.validate_extension_name, name)
+    lock_guard_write(resource_id=machine.arm_id)
     location = checked(validation.validate_location, location) if location else machine.location
     run_command = RunCommand.objects.select_for_update().filter(machine=machine, name__iexact_ascii=name).first()
     created = run_command is None
@@ -130,6 +132,7 @@ def run_command_create_or_update(
 @transaction.atomic
 def run_command_delete(*, run_command: RunCommand) -> ExtensionWrite:
     machine = run_command.machine
+    lock_guard_delete(resource_id=machine.arm_id)  # a lock on the machine or above covers its run commands
     if run_command.sequence == 0 or not machine_connected(machine=machine):
         run_command.delete()
         return ExtensionWrite(None, False, None)

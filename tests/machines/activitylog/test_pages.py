@@ -142,3 +142,14 @@ def test_bad_lock_input_is_400_and_writes_nothing(portal_client, machine):
 def test_the_machine_menu_lists_activity_log_and_locks(portal_client, machine):
     html = portal_client.get(reverse("machines:machine-detail", kwargs=_kwargs(machine, "machine"))).content.decode()
     assert ">Activity log</a>" in html and ">Locks</a>" in html
+
+
+def test_the_resource_group_list_links_each_scopes_activity_log_and_locks(portal_client, machine):
+    html = portal_client.get(reverse("machines:resource-group-list")).content.decode()
+    for name, kwargs in [
+        ("resource-group-activity", _kwargs(machine, "resource-group")),
+        ("resource-group-locks", _kwargs(machine, "resource-group")),
+        ("subscription-activity", _kwargs(machine, "subscription")),
+        ("subscription-locks", _kwargs(machine, "subscription")),
+    ]:
+        assert reverse(f"machines:{name}", kwargs=kwargs) in html
