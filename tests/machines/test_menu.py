@@ -89,7 +89,8 @@ def test_each_entry_is_a_full_page_and_an_in_page_navigation(portal_client, mach
     assert full.status_code == 200 and "<html" in html and 'class="sidenav"' in html
     assert f"web-1 | {title}</h1>" in html and text in html
     assert active_label(html) == title
-    assert menu_labels(html)[:2] == ["Overview", "Tags"]  # other branches' pages appear once they exist
+    labels = menu_labels(html)
+    assert labels[0] == "Overview" and "Tags" in labels  # other branches' pages appear once they exist
 
     partial = portal_client.get(url, **NAV)
     fragment = partial.content.decode()
