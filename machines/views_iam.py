@@ -68,10 +68,11 @@ def _rows(scope: str, principals: dict, *, principal_id: str | None = None) -> l
 def _context(request: HttpRequest, scope: str) -> dict:
     principals = governance.principal_names()
     user = request.user
+    choices = {p.object_id: p for p in governance.principal_choices(user)}
     step_role = authz.ROLES_BY_ID.get(request.GET.get("role", ""))
-    step_member = principals.get(request.GET.get("member", "")) if step_role else None
+    step_member = choices.get(request.GET.get("member", "")) if step_role else None
     check = request.GET.get("check", "").strip()
-    checked = principals.get(check) if check else None
+    checked = choices.get(check) if check else None
     return {
         "scope": scope,
         "rows": _rows(scope, principals),
@@ -79,7 +80,7 @@ def _context(request: HttpRequest, scope: str) -> dict:
         "can_remove": authz.can(user, authz.ROLE_ASSIGNMENTS_DELETE, scope),
         "adding": request.GET.get("add") == "1",
         "roles": authz.ROLE_DEFINITIONS,
-        "members": sorted(principals.values(), key=lambda p: (p.kind, p.display_name.lower())),
+        "members": sorted(choices.values(), key=lambda p: (p.kind, p.display_name.lower())),
         "step_role": step_role,
         "step_member": step_member,
         "check": check,
