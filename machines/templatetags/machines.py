@@ -88,3 +88,10 @@ def may_on_machines(context, action: str) -> bool:
     """``{% may_on_machines "write" as can_write %}``: the user may ``action`` some machine somewhere."""
     request = context.get("request")
     return authz.allows_anywhere(getattr(request, "user", None), f"Microsoft.HybridCompute/machines/{action}")
+
+
+@register.simple_tag(takes_context=True)
+def may_anywhere(context, action: str) -> bool:
+    """``{% may_anywhere "Microsoft.Resources/subscriptions/resourceGroups/write" as can_create %}``."""
+    request = context.get("request")
+    return authz.allows_anywhere(getattr(request, "user", None), action)

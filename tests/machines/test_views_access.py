@@ -52,6 +52,7 @@ def test_a_reader_sees_its_group_without_write_buttons_and_is_refused_every_writ
     assert reader.get(other.get_absolute_url()).status_code == 403
     groups = reader.get("/portal/resourcegroups").content.decode()
     assert "rg-a" in groups and "rg-b" not in groups
+    assert "?create=1" not in groups and "/delete" not in groups and "/resourceGroups/rg-a/iam" in groups
 
     # Writes made by hand: refused, nothing changed.
     tags = reader.post(
