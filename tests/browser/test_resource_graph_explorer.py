@@ -69,7 +69,8 @@ def test_resource_graph_explorer_end_to_end(signed_in_page, live_server, subscri
     box.fill("Resources | where type == 'microsoft.hybridcompute/machines' | summarize machines = count() by os ="
              " tostring(properties.osName)")  # fmt: skip
     page.get_by_role("button", name="Run query").click()
-    expect(page.locator(".graph-grid")).to_be_visible()
+    # Wait for THIS result (the previous one's grid is still on the page until htmx swaps the new one in).
+    expect(page.locator(".graph-grid thead")).to_contain_text("machines")
     page.get_by_role("tab", name="Charts").click()
     expect(page.locator("svg.chart-bar")).to_be_visible()
     assert page.locator("svg.chart-bar g.bar").count() == len({m.os_name for m in fleet.machines.values()})
