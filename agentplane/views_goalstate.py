@@ -28,6 +28,7 @@ from arcportal import textguard
 from arcportal.arm.errors import ArmError, arm_error_response
 from arcportal.exceptions import ApplicationError
 from machines.goalstate import goal_state_build, goal_state_etag, request_nonce_claim
+from machines.heartbeat_reads import machine_for_heartbeat
 from machines.selectors import machine_by_vm_id
 from machines.services.extensions import extension_report_record
 from machines.services.runcommands import run_command_report_record
@@ -60,7 +61,7 @@ def _authenticated_machine(request: HttpRequest, vm_id: str):
     token = bearer_token(request)
     if not token:
         raise ArmError("This endpoint needs 'Authorization: Bearer <machine JWT>'.", code="InvalidToken", status=401)
-    machine = machine_by_vm_id(vm_id=vm)
+    machine = machine_for_heartbeat(vm_id=vm)  # the hot path's one prepared query; the full row only when needed
     if machine is None:
         raise _machine_deleted(vm)
     now = timezone.now()
@@ -72,6 +73,14 @@ def _authenticated_machine(request: HttpRequest, vm_id: str):
     return machine, body
 
 
+def _full(machine):
+    """The machine's model row (the authentication read only what it checks); 410 if it went meanwhile."""
+    full = machine_by_vm_id(vm_id=str(machine.vm_id))
+    if full is None:
+        raise _machine_deleted(str(machine.vm_id))
+    return full
+
+
 @csrf_exempt
 @require_GET
 @agent_plane_errors
@@ -81,7 +90,7 @@ def machine_goal_state(request: HttpRequest, vm_id: str) -> HttpResponse:
     if request.headers.get("If-None-Match") == etag:
         response = HttpResponse(status=304)
     else:
-        response = JsonResponse(goal_state_build(machine=machine, etag=etag))
+        response = JsonResponse(goal_state_build(machine=_full(machine), etag=etag))
     response["ETag"] = etag
     response["Cache-Control"] = "no-store"
     return response
@@ -103,7 +112,8 @@ def _report(request: HttpRequest, body: bytes, clean):
 @agent_plane_errors
 def machine_extension_status(request: HttpRequest, vm_id: str, name: str) -> JsonResponse:
     machine, body = _authenticated_machine(request, vm_id)
-    extension_report_record(machine=machine, name=name, report=_report(request, body, extension_report_clean))
+    report = _report(request, body, extension_report_clean)
+    extension_report_record(machine=_full(machine), name=name, report=report)
     return JsonResponse({})
 
 
@@ -112,5 +122,6 @@ def machine_extension_status(request: HttpRequest, vm_id: str, name: str) -> Jso
 @agent_plane_errors
 def machine_run_command_status(request: HttpRequest, vm_id: str, name: str) -> JsonResponse:
     machine, body = _authenticated_machine(request, vm_id)
-    run_command_report_record(machine=machine, name=name, report=_report(request, body, run_command_report_clean))
+    report = _report(request, body, run_command_report_clean)
+    run_command_report_record(machine=_full(machine), name=name, report=report)
     return JsonResponse({})

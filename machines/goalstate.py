@@ -53,12 +53,24 @@ def _run_commands(machine_id: int):
     )
 
 
+@lru_cache(maxsize=1)
+def _etag_sql() -> str:
+    """What ``_extensions`` and ``_run_commands`` select, four columns each, in one statement (``UNION ALL``). Plain
+    SQL, written once: the ORM would compile it again on every poll, which cost more than running it."""
+    extension, run = Extension._meta.db_table, RunCommand._meta.db_table
+    return (
+        f"SELECT 'e', name, sequence, operation, reported_sequence FROM {extension} "  # noqa: S608 - models' tables
+        "WHERE machine_id = %s AND sequence > 0 "
+        f"UNION ALL SELECT 'r', name, sequence, operation, 0 FROM {run} "
+        "WHERE machine_id = %s AND sequence > 0 AND reported_sequence < sequence"
+    )
+
+
 def goal_state_etag(*, machine_id: int) -> str:
-    """The etag of the machine's goal state: two index reads of four columns."""
-    rows = [
-        ("e", *row) for row in _extensions(machine_id).values_list("name", "sequence", "operation", "reported_sequence")
-    ]
-    rows += [("r", *row) for row in _run_commands(machine_id).values_list("name", "sequence", "operation")]
+    """The etag of the machine's goal state: one indexed query of what decides the agent's work."""
+    with connection.cursor() as cursor:
+        cursor.execute(_etag_sql(), [machine_id, machine_id])
+        rows = sorted(tuple(row) for row in cursor.fetchall())
     digest = hashlib.sha256(json.dumps(rows, separators=(",", ":")).encode()).hexdigest()[:32]
     return f'"{digest}"'
 

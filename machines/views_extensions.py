@@ -167,6 +167,8 @@ def machine_extension_detail(
     machine = _machine_or_404(subscription_id, resource_group, name)
     extension = selectors.extension_get(machine=machine, name=extension_name)
     if extension is None:
+        if is_fragment_request(request):  # polled while it was being uninstalled: say so, and the polling stops
+            return render(request, "machines/partials/extension_details.html", {"removed": extension_name})
         raise Http404(f"{machine.name} has no extension named '{extension_name}'.")
     url = reverse("machines:machine-extension-detail", args=[subscription_id, resource_group, name, extension.name])
     context = {

@@ -45,8 +45,10 @@ PURE_MODULES = [
     "machines/timeline.py",
     "machines/keyproof.py",
     "machines/keys.py",
+    "machines/envelopes.py",
     "machines/egress.py",
     "machines/csv_export.py",
+    "machines/extension_catalogue.py",
     "onboarding/quoting.py",
     # The Resource Graph's query language: parser, compiler and dialects are pure; only its executor runs queries.
     *[

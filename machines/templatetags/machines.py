@@ -95,3 +95,25 @@ def may_anywhere(context, action: str) -> bool:
     """``{% may_anywhere "Microsoft.Resources/subscriptions/resourceGroups/write" as can_create %}``."""
     request = context.get("request")
     return authz.allows_anywhere(getattr(request, "user", None), action)
+
+
+def machine_page_menu(context) -> list:
+    """The resource menu of the page's ``machine``: the view's (``menu.render_machine_page``), or built here from the
+    URL name of the request, so a machine page rendered with plain ``render()`` still gets its menu."""
+    from machines.menu import machine_menu
+
+    if context.get("menu") is not None:
+        return context["menu"]
+    match = getattr(context.get("request"), "resolver_match", None)
+    return machine_menu(context["machine"], active=match.view_name if match else "")
+
+
+@register.simple_tag(takes_context=True)
+def machine_page_title(context) -> str:
+    """The page's title after "<machine> | ": the view's, else the label of its menu entry."""
+    from machines.menu import menu_label
+
+    if context.get("page_title"):
+        return context["page_title"]
+    match = getattr(context.get("request"), "resolver_match", None)
+    return menu_label(match.view_name) if match else ""

@@ -22,6 +22,8 @@ from rest_framework import serializers
 
 from arcportal import textguard
 from machines.api import serializers as s
+from machines.api.serializers.extensions import MAX_SETTINGS_BYTES
+from machines.api.serializers.run_commands import RunCommandPutInput
 from tests.armclient import API, RG_API, ArmClient, machine_path, rg_path, user_token  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -40,12 +42,25 @@ form_hostile = st.one_of(
     st.tuples(printable, printable).map(lambda p: p[0] + "\x00" + p[1]),
     st.integers(textguard.MAX_FORM_TEXT + 1, textguard.MAX_FORM_TEXT + 3000).map(lambda n: "é" * n),
 )
-json_hostile = st.one_of(
-    form_hostile,
-    st.tuples(printable, st.integers(0xD800, 0xDFFF)).map(lambda p: p[0] + chr(p[1])),  # a lone surrogate
-    st.integers(textguard.MAX_JSON_STRING + 1, textguard.MAX_JSON_STRING + 100).map(lambda n: "x" * n),
-    st.integers(textguard.MAX_JSON_DEPTH + 1, 200).map(lambda n: json.loads("[" * n + "]" * n)),
-    st.just(10**40),
+
+
+def json_hostile_with(max_string: int):
+    return st.one_of(
+        form_hostile,
+        st.tuples(printable, st.integers(0xD800, 0xDFFF)).map(lambda p: p[0] + chr(p[1])),  # a lone surrogate
+        st.integers(max_string + 1, max_string + 100).map(lambda n: "x" * n),
+        st.integers(textguard.MAX_JSON_DEPTH + 1, 200).map(lambda n: json.loads("[" * n + "]" * n)),
+        st.just(10**40),
+    )
+
+
+json_hostile = json_hostile_with(textguard.MAX_JSON_STRING)
+# Bodies that carry scripts and settings take strings up to 256 KiB (machines.api.serializers.extensions.check_size).
+script_hostile = json_hostile_with(MAX_SETTINGS_BYTES)
+# Form script boxes hold up to textguard.MAX_SCRIPT_TEXT (256 KiB): "too long" starts there for them.
+form_script_hostile = st.one_of(
+    st.tuples(printable, printable).map(lambda p: p[0] + "\x00" + p[1]),
+    st.integers(textguard.MAX_SCRIPT_TEXT + 1, textguard.MAX_SCRIPT_TEXT + 3000).map(lambda n: "é" * n),
 )
 
 
@@ -149,6 +164,11 @@ def portal_pages(world) -> list[str]:
         "/",
         "/portal/resourcegroups?create=1",
         f"{machine}?edit_tags=1",
+        f"{machine}/tags?edit=1",
+        f"{machine}/extensions",
+        f"{machine}/extensions:add/custom-script-linux",
+        f"{machine}/extensions:add/custom-script-windows",
+        f"{machine}/runcommand",
         f"/portal/subscriptions/{sub}/resourceGroups/rg-walk/delete",
         "/portal/webhooks",
         f"/portal/webhooks/{world['webhook'].pk}",
@@ -182,11 +202,12 @@ def test_hostile_text_in_every_portal_form_field_is_a_4xx_and_writes_nothing(adm
     forms = collect_forms(client, world)
     walked = {(action.split("?")[0], name) for action, _, fields in forms for name in fields}
     assert len(forms) >= 10 and len(walked) >= 40, walked  # the walk found the portal's forms
+    assert {"script", "parameters", "command_to_execute", "protected_settings", "extension"} <= {n for _, n in walked}
     before = fingerprint()
     failures: list[str] = []
 
     def attack(action: str, method: str, fields: dict, name: str):
-        @given(text=form_hostile)
+        @given(text=form_script_hostile if name in textguard.SCRIPT_FORM_FIELDS else form_hostile)
         @SETTINGS
         def hostile(text):
             data = {**fields, name: text}
@@ -245,6 +266,7 @@ def arm_operations(subscription) -> list[tuple[str, str, type, dict]]:
     rg = f"{rg_path(subscription, 'rg-walk')}?{RG_API}"
     machine = f"{machine_path(subscription, 'rg-walk', 'vm-walk')}?{API}"
     extension = f"{machine_path(subscription, 'rg-walk', 'vm-walk')}/extensions/ext-walk?{API}"
+    run_command = f"{machine_path(subscription, 'rg-walk', 'vm-walk')}/runCommands/run-walk?{API}"
     where = {"location": "eastus"}
     return [
         ("PUT", rg, s.ResourceGroupPutInput, where),
@@ -253,6 +275,7 @@ def arm_operations(subscription) -> list[tuple[str, str, type, dict]]:
         ("PATCH", machine, s.MachinePatchInput, {}),
         ("PUT", extension, s.ExtensionPutInput, where),
         ("PATCH", extension, s.ExtensionPatchInput, {}),
+        ("PUT", run_command, RunCommandPutInput, {**where, "properties": {"source": {"script": "true"}}}),
     ]
 
 
@@ -275,10 +298,22 @@ def test_hostile_json_in_every_arm_put_and_patch_field_is_a_400_and_writes_nothi
 
         hostile()
 
+    def attack_script_body(method: str, url: str, base: dict, path: tuple):
+        @given(value=script_hostile)
+        @SETTINGS
+        def hostile_in_script_body(value):
+            raw = json.dumps(body_with(base, path, value))
+            response = arm.request(method, url, raw=raw)
+            if not (response.status_code in (400, 413) and "error" in response.json()):
+                failures.append(f"{method} {'.'.join(path)}={str(value)[:30]!r}: {response.status_code}")
+
+        hostile_in_script_body()
+
     for method, url, serializer_class, base in operations:
+        scripts = "/extensions/" in url or "/runCommands/" in url  # strings up to 256 KiB are fine there
         for path in field_paths(serializer_class()):
             count += 1
-            attack(method, url, base, path)
-    assert count >= 60, count  # every field of the six bodies was walked
+            (attack_script_body if scripts else attack)(method, url, base, path)
+    assert count >= 80, count  # every field of the seven bodies was walked
     assert not failures, "\n".join(failures[:10])
     assert fingerprint() == before

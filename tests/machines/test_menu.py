@@ -74,6 +74,39 @@ def test_a_page_added_later_appears_in_the_menu(machine, settings):
     assert len(locks) == 1 and locks[0].url.endswith("/machines/web-1/locks")
 
 
+def test_a_page_rendered_with_plain_render_gets_its_menu_and_title(portal_client, machine, settings):
+    """Another branch's page may skip ``render_machine_page``: the layout finds its menu entry from the URL name."""
+    from django.http import HttpResponse
+    from django.template import engines
+
+    from machines.views_machine import _machine_or_404
+
+    template = engines["django"].from_string(
+        '{% extends "machines/machine_page.html" %}{% block blade %}<p>LOCKS BODY</p>{% endblock %}'
+    )
+
+    def locks_view(request, subscription_id, resource_group, name):
+        found = _machine_or_404(subscription_id, resource_group, name)
+        return HttpResponse(template.render({"machine": found}, request))
+
+    locks = path(f"{machine_urls.MACHINE}/locks", locks_view, name="machine-locks")
+    from arcportal import urls as project_urls
+
+    class Urls:  # the project's URLs, the machines namespace with one more page
+        urlpatterns = [
+            path("", include(([*machine_urls.urlpatterns, locks], "machines"))),
+            *[p for p in project_urls.urlpatterns if getattr(p, "namespace", None) != "machines"],
+        ]
+
+    settings.ROOT_URLCONF = Urls
+    url = machine.get_absolute_url("machine-tags").removesuffix("/tags") + "/locks"
+    html = portal_client.get(url).content.decode()
+    assert "web-1 | Locks</h1>" in html and "<title>web-1 | Locks · ArcPortal</title>" in html
+    assert active_label(html) == "Locks" and "LOCKS BODY" in html and menu_labels(html)[-1] == "Locks"
+    link = re.search(rf'<a href="{re.escape(url)}"[^>]*>', html).group(0)
+    assert 'hx-select="#machine-page"' in link  # a full page answering the menu's request is cut to the machine page
+
+
 @pytest.mark.parametrize(
     ("page", "title", "text"),
     [

@@ -258,6 +258,13 @@ def test_details_show_status_substatus_message_output_and_times(portal_client, m
                  "2026-01-02T03:04:00Z", "ComponentStatus/StdErr/failed"):  # fmt: skip
         assert text in html, text
     assert portal_client.get(url(machine, "machine-extension-detail", "ghost")).status_code == 404
+    poll = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "extension-details"}
+    gone = portal_client.get(url(machine, "machine-extension-detail", "ghost"), **poll)  # uninstalled while polled
+    assert (
+        gone.status_code == 200
+        and "was uninstalled" in gone.content.decode()
+        and "hx-trigger" not in gone.content.decode()
+    )
 
 
 def test_extension_pages_need_sign_in(client, machine):

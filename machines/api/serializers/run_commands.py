@@ -40,7 +40,9 @@ class RunCommandPropertiesInput(serializers.Serializer):
     protectedParameters = RunCommandParameterInput(many=True, required=False, allow_null=True, write_only=True)
     asyncExecution = serializers.BooleanField(required=False, allow_null=True)
     runAsUser = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=200)
-    runAsPassword = serializers.CharField(required=False, allow_blank=True, allow_null=True, write_only=True)
+    runAsPassword = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, write_only=True, max_length=1024
+    )
     timeoutInSeconds = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=86400)
     outputBlobUri = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=4096)
     errorBlobUri = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=4096)
@@ -50,6 +52,12 @@ class RunCommandPropertiesInput(serializers.Serializer):
     def validate(self, attrs):
         source = attrs.get("source") or {}
         check_size(source.get("script") or "", "source.script")
+        for name, value in (
+            ("source.scriptUriManagedIdentity", source.get("scriptUriManagedIdentity")),
+            ("outputBlobManagedIdentity", attrs.get("outputBlobManagedIdentity")),
+            ("errorBlobManagedIdentity", attrs.get("errorBlobManagedIdentity")),
+        ):
+            check_size(value or {}, name, limit=4096)
         check_size(
             [dict(p) for p in (attrs.get("parameters") or []) + (attrs.get("protectedParameters") or [])],
             "parameters",

@@ -33,4 +33,5 @@ def test_docs_python_example_works(tls_live_server, subscription, monkeypatch, c
     printed = capsys.readouterr().out
     assert subscription.display_name in printed
     assert "server-01" in printed and "AWAITING_CONNECTION" in printed and "{'env': 'prod'}" in printed
+    assert "MachineNotConnected" in printed  # extensions need the machine's agent
     assert not ResourceGroup.objects.filter(name="rg-docs").exists()  # the example cleans up after itself
