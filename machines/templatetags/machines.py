@@ -97,6 +97,7 @@ def may_anywhere(context, action: str) -> bool:
     return authz.allows_anywhere(getattr(request, "user", None), action)
 
 
+@register.simple_tag(takes_context=True)
 def machine_page_menu(context) -> list:
     """The resource menu of the page's ``machine``: the view's (``menu.render_machine_page``), or built here from the
     URL name of the request, so a machine page rendered with plain ``render()`` still gets its menu."""
