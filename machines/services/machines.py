@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 
 from arcportal.arm import ids
 from arcportal.exceptions import Conflict, Invalid, NotFound
+from identity.role_assignments import role_assignments_forget
 from machines import validation
 from machines.keys import same_public_key
 from machines.models import Machine, MachineTag, ResourceGroup
@@ -250,6 +251,7 @@ def machine_delete(*, machine: Machine, actor: str = "", actor_type: str = "User
     """Delete a machine and its extensions. Logged with who did it: deleting is how a principal allowed to delete
     frees a name whose agent key is lost, so the next registration starts a new identity."""
     arm_id, vm_id = machine.arm_id, machine.vm_id
+    role_assignments_forget(scopes=[arm_id], principal_ids=[machine.identity_principal_id])
     machine.delete()
     logger.info("machine %s (vmId %s) deleted by %s (%s)", arm_id, vm_id, actor or "-", actor_type)
 
@@ -258,6 +260,9 @@ def machine_delete(*, machine: Machine, actor: str = "", actor_type: str = "User
 def machines_delete(*, machine_ids: Iterable[int], actor: str = "", actor_type: str = "User") -> int:
     chosen = Machine.objects.filter(pk__in=list(machine_ids)).select_related("resource_group__subscription")
     gone = [(m.arm_id, m.vm_id) for m in chosen]
+    role_assignments_forget(
+        scopes=[arm_id for arm_id, _ in gone], principal_ids=[m.identity_principal_id for m in chosen]
+    )
     deleted, _ = chosen.delete()
     for arm_id, vm_id in gone:
         logger.info("machine %s (vmId %s) deleted by %s (%s)", arm_id, vm_id, actor or "-", actor_type)

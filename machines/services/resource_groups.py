@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from django.db import IntegrityError, transaction
 
 from arcportal.exceptions import Conflict
+from identity.role_assignments import role_assignments_forget
 from machines import validation
 from machines.models import ResourceGroup, Subscription
 from machines.services.common import Upsert, checked
@@ -78,6 +79,8 @@ def resource_group_delete(*, resource_group: ResourceGroup, actor: str = "", act
     with who did it, like ``machine_delete``."""
     machine_count = resource_group.machines.count()
     arm_id = resource_group.arm_id
+    identities = list(resource_group.machines.values_list("identity_principal_id", flat=True))
+    role_assignments_forget(scopes=[arm_id], principal_ids=identities)
     resource_group.delete()
     logger.info(
         "resource group %s deleted with its %d machines by %s (%s)", arm_id, machine_count, actor or "-", actor_type
