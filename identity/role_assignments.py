@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from arcportal import authz
 from arcportal.arm import ids
@@ -228,3 +229,18 @@ def user_role_ensure(*, username: str, role: str, scope: str) -> RoleAssignment:
     return role_assignment_ensure(
         principal_id=user_object_id(user), principal_kind=PrincipalKind.USER, role=role, scope=scope
     )
+
+
+def role_assignments_forget(*, scopes=(), principal_ids=()) -> int:
+    """A resource was deleted: remove the assignments at or below its scope, and those naming its identity, so a
+    resource created again under the same name starts with no inherited grant (as in Azure). Runs inside the
+    caller's transaction."""
+    query = Q(pk__in=[])
+    for scope in scopes:
+        key = scope_key(scope)
+        query |= Q(scope_key=key) | Q(scope_key__startswith=f"{key}/")
+    guids = [g for g in (_guid(p) for p in principal_ids) if g is not None]
+    if guids:
+        query |= Q(principal_id__in=guids)
+    deleted, _ = RoleAssignment.objects.filter(query).delete()
+    return deleted

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from arcportal.exceptions import Conflict, Invalid
 from identity.models import Tenant
 
 
@@ -55,3 +56,20 @@ def portal_admin_ensure(*, username: str, password: str = "") -> AdminAccount:
         user.save(update_fields=["password"])
         return AdminAccount(username, "reset")
     return AdminAccount(username, "exists")
+
+
+@transaction.atomic
+def portal_user_create(*, username: str, password: str = "") -> tuple[object, str]:
+    """A portal user with no role assignment: no access until one is assigned (issue 13). Returns the user and the
+    generated password ("" when ``password`` was given); the plaintext is shown once and stored nowhere."""
+    username = (username or "").strip()
+    if not username or len(username) > 150 or any(c.isspace() for c in username):
+        raise Invalid("The user name must be 1 to 150 characters without spaces.", target="username")
+    user_model = get_user_model()
+    if user_model._default_manager.filter(username__iexact=username).exists():
+        raise Conflict(f"The user '{username}' already exists.", code="UserExists")
+    if password and len(password) < 8:
+        raise Invalid("The password must be at least 8 characters.", target="password")
+    generated = "" if password else secrets.token_urlsafe(12)
+    user = user_model._default_manager.create_user(username=username, password=password or generated)
+    return user, generated

@@ -79,6 +79,15 @@ def principal_names() -> dict[str, PrincipalRef]:
     return found
 
 
+def principal_choices(user) -> list[PrincipalRef]:
+    """Who a user may pick in the IAM pages: every user and service principal, and the identities of the machines
+    it may read (a hidden machine's name never shows)."""
+    found = [PrincipalRef(p.object_id, p.kind, p.display_name) for p in ra.principal_directory()]
+    machines = machines_permitted(Machine.objects.order_by("name"), user).values_list("identity_principal_id", "name")
+    found += [PrincipalRef(str(guid), PrincipalKind.MACHINE, name) for guid, name in machines]
+    return found
+
+
 def role_assignment_assign(
     *,
     scope: str,

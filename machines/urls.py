@@ -5,6 +5,7 @@ from machines import (
     views,
     views_extensions,
     views_graph,
+    views_iam,
     views_machine,
     views_resource_groups,
     views_run_command,
@@ -22,6 +23,13 @@ urlpatterns = [
     path("portal/machines/delete", views.machine_delete, name="machine-delete"),
     path(MACHINE, views_machine.machine_detail, name="machine-detail"),
     path(f"{MACHINE}/tags", views_machine.machine_tags, name="machine-tags"),
+    path(f"{MACHINE}/iam", views_iam.machine_iam, name="machine-iam"),
+    path("portal/subscriptions/<str:subscription_id>/iam", views_iam.subscription_iam, name="subscription-iam"),
+    path(
+        "portal/subscriptions/<str:subscription_id>/resourceGroups/<str:resource_group>/iam",
+        views_iam.resource_group_iam,
+        name="resource-group-iam",
+    ),
     path(f"{MACHINE}/properties", views_machine.machine_properties, name="machine-properties"),
     # Extensions: ':' is not allowed in extension names, so these never shadow an extension's own page.
     path(f"{MACHINE}/extensions", views_extensions.machine_extensions, name="machine-extensions"),

@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from arcportal import activity
 from arcportal.arm import ids
 from arcportal.exceptions import Conflict, Invalid, NotFound
+from identity.role_assignments import role_assignments_forget
 from machines import validation
 from machines.keys import same_public_key
 from machines.locks.enforcement import lock_guard_delete, lock_guard_write
@@ -276,6 +277,7 @@ def machine_delete(*, machine: Machine, actor: str = "", actor_type: str = "User
     frees a name whose agent key is lost, so the next registration starts a new identity."""
     arm_id, vm_id = machine.arm_id, machine.vm_id
     lock_guard_delete(resource_id=arm_id)
+    role_assignments_forget(scopes=[arm_id], principal_ids=[machine.identity_principal_id])
     machine.delete()
     activity.record(operation=DELETE, status="Succeeded", resource_id=arm_id, caller=actor)
     logger.info("machine %s (vmId %s) deleted by %s (%s)", arm_id, vm_id, actor or "-", actor_type)
@@ -287,6 +289,9 @@ def machines_delete(*, machine_ids: Iterable[int], actor: str = "", actor_type: 
     gone = [(m.arm_id, m.vm_id) for m in chosen]
     for arm_id, _vm_id in gone:
         lock_guard_delete(resource_id=arm_id)
+    role_assignments_forget(
+        scopes=[arm_id for arm_id, _ in gone], principal_ids=[m.identity_principal_id for m in chosen]
+    )
     deleted, _ = chosen.delete()
     for arm_id, vm_id in gone:
         activity.record(operation=DELETE, status="Succeeded", resource_id=arm_id, caller=actor)

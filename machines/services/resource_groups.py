@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from arcportal import activity
 from arcportal.arm import ids
 from arcportal.exceptions import Conflict
+from identity.role_assignments import role_assignments_forget
 from machines import validation
 from machines.locks.enforcement import lock_guard_delete, lock_guard_write
 from machines.models import ResourceGroup, Subscription
@@ -96,6 +97,8 @@ def resource_group_delete(*, resource_group: ResourceGroup, actor: str = "", act
     machine_count = resource_group.machines.count()
     arm_id = resource_group.arm_id
     lock_guard_delete(resource_id=arm_id)  # locks on the group, above it, or on a machine inside it
+    identities = list(resource_group.machines.values_list("identity_principal_id", flat=True))
+    role_assignments_forget(scopes=[arm_id], principal_ids=identities)
     resource_group.delete()
     activity.record(
         operation=DELETE, status="Succeeded", resource_id=arm_id, caller=actor, properties={"machines": machine_count}

@@ -76,6 +76,28 @@ def icon(name: str) -> str:
 
 
 @register.simple_tag(takes_context=True)
+def may(context, action: str, scope: str) -> bool:
+    """``{% may "write" machine.arm_id as can_write %}``: ``arcportal.authz.can`` for the signed-in user; write
+    buttons show only when it is true (the server refuses the write anyway: ``arcportal.scopeguard``)."""
+    request = context.get("request")
+    return authz.can(getattr(request, "user", None), action, scope)
+
+
+@register.simple_tag(takes_context=True)
+def may_on_machines(context, action: str) -> bool:
+    """``{% may_on_machines "write" as can_write %}``: the user may ``action`` some machine somewhere."""
+    request = context.get("request")
+    return authz.allows_anywhere(getattr(request, "user", None), f"Microsoft.HybridCompute/machines/{action}")
+
+
+@register.simple_tag(takes_context=True)
+def may_anywhere(context, action: str) -> bool:
+    """``{% may_anywhere "Microsoft.Resources/subscriptions/resourceGroups/write" as can_create %}``."""
+    request = context.get("request")
+    return authz.allows_anywhere(getattr(request, "user", None), action)
+
+
+@register.simple_tag(takes_context=True)
 def machine_page_menu(context) -> list:
     """The resource menu of the page's ``machine``: the view's (``menu.render_machine_page``), or built here from the
     URL name of the request, so a machine page rendered with plain ``render()`` still gets its menu."""
@@ -96,18 +118,3 @@ def machine_page_title(context) -> str:
         return context["page_title"]
     match = getattr(context.get("request"), "resolver_match", None)
     return menu_label(match.view_name) if match else ""
-
-
-@register.simple_tag(takes_context=True)
-def may(context, action: str, scope: str) -> bool:
-    """``{% may "write" machine.arm_id as can_write %}``: ``arcportal.authz.can`` for the signed-in user; write
-    buttons show only when it is true (the server refuses the write anyway: ``arcportal.scopeguard``)."""
-    request = context.get("request")
-    return authz.can(getattr(request, "user", None), action, scope)
-
-
-@register.simple_tag(takes_context=True)
-def may_on_machines(context, action: str) -> bool:
-    """``{% may_on_machines "write" as can_write %}``: the user may ``action`` some machine somewhere."""
-    request = context.get("request")
-    return authz.allows_anywhere(getattr(request, "user", None), f"Microsoft.HybridCompute/machines/{action}")

@@ -122,8 +122,8 @@ def test_each_entry_is_a_full_page_and_an_in_page_navigation(portal_client, mach
     assert full.status_code == 200 and "<html" in html and 'class="sidenav"' in html
     assert f"web-1 | {title}</h1>" in html and text in html
     assert active_label(html) == title
-    # Other branches' pages (Activity log, IAM, …) appear between them once they exist.
-    assert [label for label in menu_labels(html) if label in ("Overview", "Tags")] == ["Overview", "Tags"]
+    labels = menu_labels(html)
+    assert labels[0] == "Overview" and "Tags" in labels  # other branches' pages appear once they exist
 
     partial = portal_client.get(url, **NAV)
     fragment = partial.content.decode()

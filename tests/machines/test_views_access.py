@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from arcportal import authz
+from identity.models import RoleAssignment
 from identity.role_assignments import role_assignment_create
 from identity.tokens import user_object_id
 from machines.models import Machine, MachineTag, ResourceGroup
@@ -52,6 +53,7 @@ def test_a_reader_sees_its_group_without_write_buttons_and_is_refused_every_writ
     assert reader.get(other.get_absolute_url()).status_code == 403
     groups = reader.get("/portal/resourcegroups").content.decode()
     assert "rg-a" in groups and "rg-b" not in groups
+    assert "?create=1" not in groups and "/delete" not in groups and "/resourceGroups/rg-a/iam" in groups
 
     # Writes made by hand: refused, nothing changed.
     tags = reader.post(
@@ -96,3 +98,38 @@ def test_a_contributor_at_the_group_may_write_there(client, django_user_model, f
     assert 'data-open-dialog="delete-machine-dialog"' in page
     assert contributor.post("/portal/machines/delete", {"machine": [other.pk], "confirm": "delete"}).status_code == 403
     assert Machine.objects.filter(pk=other.pk).exists()
+
+
+@pytest.mark.django_db
+def test_deleting_a_resource_removes_the_assignments_at_and_below_it(client, django_user_model, fleet):
+    from machines.services import machine_delete, resource_group_delete
+
+    mine, other = fleet
+    rita = signed_in(client, django_user_model, role=authz.READER, scope=mine.arm_id)
+    reader_id = authz.ROLES_BY_NAME[authz.READER].id
+    for scope in (other.arm_id, other.resource_group.arm_id):
+        role_assignment_create(
+            scope=scope,
+            role_definition_id=reader_id,
+            principal_id=user_object_id(_user(rita)),
+            principal_kind="user",
+        )
+    role_assignment_create(
+        scope=mine.resource_group.subscription.arm_id,
+        role_definition_id=reader_id,
+        principal_id=str(other.identity_principal_id),
+        principal_kind="machine",
+    )
+    machine_delete(machine=mine)
+    resource_group_delete(resource_group=other.resource_group)
+    assert not RoleAssignment.objects.exists()
+    again = MachineFactory(
+        resource_group=ResourceGroupFactory(subscription=mine.resource_group.subscription, name="rg-b"), name="srv-b"
+    )
+    assert client.get(again.get_absolute_url()).status_code == 403  # no grant survives under the old name
+
+
+def _user(client):
+    from django.contrib.auth import get_user
+
+    return get_user(client)

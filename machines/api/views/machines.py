@@ -11,7 +11,7 @@ from arcportal import authz
 from arcportal.arm import ids
 from arcportal.arm.pagination import paginate
 from arcportal.arm.schema import error_responses
-from machines import keyproof, selectors, services, validation
+from machines import governance, keyproof, selectors, services, validation
 from machines.api import serializers as s
 from machines.api.views.base import EXPAND_PARAMETER, SKIPTOKEN_PARAMETER, ArmOperation, check_name
 from machines.keyproof import KeyProof
@@ -29,8 +29,9 @@ class MachineListBySubscriptionApi(ArmOperation):
         subscription = self.get_subscription(subscriptionId)
         machines = selectors.machine_list_arm(subscription=subscription)
         if not everything:
-            # Only the machines a grant inside the subscription reaches, each checked on its row's own id.
-            machines = [m for m in machines if authz.can(request.user, authz.READ, m.arm_id)]
+            # Only the machines a grant inside the subscription reaches, filtered in the database by the same rule
+            # authz.can applies to each row's id (ASCII-folded names).
+            machines = governance.machines_permitted(machines, request.user)
         context = self.output_context()
         return Response(
             paginate(request, machines, lambda page: s.MachineOutput(page, many=True, context=context).data)

@@ -148,3 +148,20 @@ def test_role_definitions_list_and_get(tls_live_server, subscription):
     with pytest.raises(HttpResponseError) as missing:
         client.role_definitions.get(scope, str(uuid.uuid4()))
     assert missing.value.status_code == 404
+
+
+def test_a_machine_identity_can_be_assigned_and_is_listed_as_a_service_principal(tls_live_server, subscription, fleet):
+    client = authorization_client(SDK(tls_live_server, subscription))
+    identity = str(fleet["a"].identity_principal_id)
+    reader = f"{subscription.arm_id}/providers/Microsoft.Authorization/roleDefinitions/{READER_ID}"
+    created = client.role_assignments.create(
+        fleet["rg_a"],
+        str(uuid.uuid4()),
+        RoleAssignmentCreateParameters(role_definition_id=reader, principal_id=identity),
+    )
+    assert created.principal_type == "ServicePrincipal" and created.principal_id == identity
+    assert RoleAssignment.objects.get(principal_id=identity).principal_kind == "machine"
+    listed = list(client.role_assignments.list_for_scope(fleet["rg_a"], filter=f"assignedTo('{identity}')"))
+    assert [a.name for a in listed] == [created.name]
+    at_machine = list(client.role_assignments.list_for_scope(fleet["a"].arm_id, filter="atScope()"))
+    assert created.name in [a.name for a in at_machine]  # inherited from the group
