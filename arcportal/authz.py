@@ -47,11 +47,13 @@ MACHINE_ONLY_ROLES = frozenset({ONBOARDING})
 
 APP = "app"
 USER = "user"
+MACHINE = "machine"  # a machine's system-assigned identity (identity.machine_identities); no built-in role
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a service principal (``kind="app"``) or a portal user (``kind="user"``).
+    """Who is calling: a service principal (``kind="app"``), a portal user (``kind="user"``) or a machine's
+    system-assigned identity (``kind="machine"``, no built-in role: only role assignments grant it anything).
 
     ``role``/``scope`` are what ``arcportal.authz.can`` reads; portal users are Owner of ``/``.
     """
@@ -72,7 +74,7 @@ class Principal:
     @property
     def actor_type(self) -> str:
         """ARM ``systemData.createdByType``."""
-        return "Application" if self.kind == APP else "User"
+        return {APP: "Application", MACHINE: "ManagedIdentity"}.get(self.kind, "User")
 
     @property
     def pk(self) -> str:
