@@ -17,7 +17,7 @@ from django.core.exceptions import DisallowedHost
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
 from arcportal.arm.errors import ArmAuthenticationFailed
-from arcportal.authz import APP, MACHINE, OWNER, USER, Principal
+from arcportal.authz import APP, MACHINE, USER, Principal
 from identity.machine_identities import MIRID_CLAIM
 from identity.tokens import TokenInvalid, user_object_id, verify_access_token
 
@@ -33,10 +33,11 @@ def _tenant_id() -> str | None:
 
 def _machine_principal(claims: dict[str, Any]) -> Principal:
     """A machine's system-assigned identity: allowed only while its machine may sign in (not deleted, not Expired,
-    same certificate). It holds no built-in role; role assignments name it by its object id (principal id)."""
+    same certificate). It holds only what role assignments to its object id (the principal id) grant it."""
     from django.utils import timezone
 
     from identity.machine_identities import machine_credential_for_claims
+    from identity.role_assignments import role_grants_for
 
     credential = machine_credential_for_claims(claims=claims, now=timezone.now())
     if credential is None:
@@ -48,14 +49,14 @@ def _machine_principal(claims: dict[str, Any]) -> Principal:
         kind=MACHINE,
         object_id=credential.principal_id,
         name=credential.principal_id,
-        role="",
-        scope="",
         client_id=credential.principal_id,
         claims=claims,
+        grants=role_grants_for(principal_id=credential.principal_id),
     )
 
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    from identity.role_assignments import role_grants_for
     from identity.selectors import service_principal_by_app_id
     from identity.service_principals import service_principal_is_usable
 
@@ -71,11 +72,10 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
             kind=APP,
             object_id=str(principal.object_id),
             name=str(principal.client_id),
-            role=principal.role,
-            scope=principal.scope,
             client_id=str(principal.client_id),
             claims=claims,
             service_principal=principal,
+            grants=role_grants_for(principal_id=str(principal.object_id)),
         )
     if claims.get("idtyp") == USER:
         user = get_user_model()._default_manager.filter(username=claims.get("upn")).first()
@@ -85,11 +85,10 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
             kind=USER,
             object_id=claims["oid"],
             name=user.get_username(),
-            role=OWNER,
-            scope="/",
             client_id=str(claims.get("appid", "")),
             claims=claims,
             user=user,
+            grants=role_grants_for(principal_id=claims["oid"]),
         )
     raise ArmAuthenticationFailed("The access token has an unknown identity type.")
 

@@ -29,6 +29,8 @@ class Tenant(models.Model):
 
 
 class Role(models.TextChoices):
+    """The role a service principal is created with (it becomes a role assignment at its scope)."""
+
     OWNER = "Owner"
     CONTRIBUTOR = "Contributor"
     READER = "Reader"
@@ -99,6 +101,43 @@ class DeviceCode(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_code} ({self.state})"
+
+
+class PrincipalKind(models.TextChoices):
+    """Who a role assignment names: a portal user, a service principal or a machine's system-assigned identity."""
+
+    USER = "user"
+    APP = "app"
+    MACHINE = "machine"
+
+
+class RoleAssignment(models.Model):
+    """``Microsoft.Authorization/roleAssignments``: a role (built-in, ``arcportal.authz.ROLE_DEFINITIONS``) granted to
+    one principal (by object id) at one scope (subscription, resource group or machine; canonical spelling).
+
+    ``scope_key`` is the scope folded as names compare (``arcportal.arm.ids.fold_name``), so one principal holds a
+    role at a scope once whatever the case the scope was written in."""
+
+    name = models.UUIDField(unique=True, default=uuid.uuid4)
+    scope = models.CharField(max_length=400)
+    scope_key = models.CharField(max_length=400, db_index=True)
+    role_definition_id = models.CharField(max_length=36)
+    principal_id = models.UUIDField(db_index=True)
+    principal_kind = models.CharField(max_length=10, choices=PrincipalKind.choices)
+    description = models.CharField(max_length=500, blank=True, default="")
+    created_by = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["scope_key", "created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["principal_id", "role_definition_id", "scope_key"], name="role_assignment_unique_grant"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role_definition_id} → {self.principal_id} at {self.scope}"
 
 
 class ClientAssertionNonce(models.Model):

@@ -22,7 +22,8 @@ from django.utils import timezone
 
 from arcportal.arm import ids
 from arcportal.exceptions import Invalid
-from identity.models import Role, ServicePrincipal
+from identity.models import PrincipalKind, Role, ServicePrincipal
+from identity.role_assignments import role_assignment_ensure
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,13 @@ def service_principal_create(
         expires_at=expires_at,
         max_uses=max_uses,
         created_by=created_by,
+    )
+    role_assignment_ensure(
+        principal_id=str(principal.object_id),
+        principal_kind=PrincipalKind.APP,
+        role=role,
+        scope=principal.scope,
+        created_by=getattr(created_by, "username", "") or "",
     )
     logger.info("service principal %s (%s) created: %s at %s", principal.client_id, display_name, role, principal.scope)
     return CreatedServicePrincipal(principal, secret)

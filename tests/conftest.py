@@ -81,7 +81,24 @@ def subscription(tenant):
 
 @pytest.fixture
 def admin_user(db, django_user_model):
-    return django_user_model.objects.create_superuser(username="admin", password="correct horse battery")
+    """The portal's administrator: Owner at the tenant root, so every subscription a test creates is its own."""
+    user = django_user_model.objects.create_superuser(username="admin", password="correct horse battery")
+    grant_owner_everywhere(user)
+    return user
+
+
+def grant_owner_everywhere(user) -> None:
+    """Owner at ``/`` for ``user`` (tests only: real installations assign Owner at subscription scope)."""
+    from arcportal import authz
+    from identity.models import PrincipalKind, RoleAssignment
+    from identity.tokens import user_object_id
+
+    RoleAssignment.objects.get_or_create(
+        principal_id=user_object_id(user),
+        role_definition_id=authz.ROLES_BY_NAME[authz.OWNER].id,
+        scope_key="/",
+        defaults={"scope": "/", "principal_kind": PrincipalKind.USER, "created_by": "tests"},
+    )
 
 
 @pytest.fixture

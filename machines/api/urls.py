@@ -11,6 +11,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from arcportal.arm.views import arm_path, arm_route
 from machines.api import views
 from machines.api.graph import ResourcesApi
+from machines.api.views import authorization as authz_views
 
 app_name = "machines-arm"
 
@@ -20,7 +21,13 @@ MACHINES = r"/providers/microsoft\.hybridcompute/machines"
 MACHINE = RG + MACHINES + r"/(?P<machineName>[^/]+)"
 EXTENSION = MACHINE + r"/extensions/(?P<extensionName>[^/]+)"
 
+# A role-assignment scope: a subscription, a resource group or a machine (the SDK sends its slashes unquoted).
+SCOPE = r"/?(?P<scope>subscriptions/[^/]+(?:/resourcegroups/[^/]+(?:" + MACHINES + r"/[^/]+)?)?)"
+AUTHZ = r"/providers/microsoft\.authorization"
+ASSIGNMENT_NAME = r"/roleassignments/(?P<name>[^/]+)"
+
 T_SUB = "/subscriptions/{subscriptionId}"
+T_AUTHZ = "/{scope}/providers/Microsoft.Authorization"
 T_RG = T_SUB + "/resourceGroups/{resourceGroupName}"
 T_MACHINES = "/providers/Microsoft.HybridCompute/machines"
 T_MACHINE = T_RG + T_MACHINES + "/{machineName}"
@@ -31,6 +38,41 @@ def arm(regex: str, template: str, name: str, views_by_method):
 
 
 urlpatterns = [
+    arm(
+        SUB + AUTHZ + r"/roleassignments",
+        T_SUB + "/providers/Microsoft.Authorization/roleAssignments",
+        "role-assignment-list-by-subscription",
+        {"GET": authz_views.RoleAssignmentListForSubscriptionApi},
+    ),
+    arm(
+        SCOPE + AUTHZ + r"/roleassignments",
+        T_AUTHZ + "/roleAssignments",
+        "role-assignment-list",
+        {"GET": authz_views.RoleAssignmentListForScopeApi},
+    ),
+    arm(
+        SCOPE + AUTHZ + ASSIGNMENT_NAME,
+        T_AUTHZ + "/roleAssignments/{name}",
+        "role-assignment-detail",
+        {
+            "GET": authz_views.RoleAssignmentGetApi,
+            "PUT": authz_views.RoleAssignmentCreateApi,
+            "DELETE": authz_views.RoleAssignmentDeleteApi,
+        },
+    ),
+    arm(
+        r"/?(?:(?P<scope>subscriptions/[^/]+(?:/resourcegroups/[^/]+)?)/)?providers/microsoft\.authorization/roledefinitions",
+        T_AUTHZ + "/roleDefinitions",
+        "role-definition-list",
+        {"GET": authz_views.RoleDefinitionListApi},
+    ),
+    arm(
+        r"/?(?:(?P<scope>subscriptions/[^/]+(?:/resourcegroups/[^/]+)?)/)?providers/microsoft\.authorization"
+        r"/roledefinitions/(?P<roleDefinitionId>[^/]+)",
+        T_AUTHZ + "/roleDefinitions/{roleDefinitionId}",
+        "role-definition-detail",
+        {"GET": authz_views.RoleDefinitionGetApi},
+    ),
     arm("subscriptions", "/subscriptions", "subscription-list", {"GET": views.SubscriptionListApi}),
     arm(SUB, T_SUB, "subscription-detail", {"GET": views.SubscriptionGetApi}),
     arm(

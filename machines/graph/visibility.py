@@ -2,8 +2,7 @@
 
 A row is visible when its ARM id lies within one of the caller's ``ReadableScope``s (compared segment by segment,
 case-insensitively, as ``arcportal.arm.ids.is_within``) and its type is one the scope grants. ``readable_scopes`` is
-the one place that turns a principal into that list: today a principal holds one ``(role, scope)``; when
-principals hold several role assignments, only this function changes.
+the one place that turns a principal into that list: one entry per role assignment the principal holds.
 """
 
 from __future__ import annotations
@@ -27,22 +26,33 @@ class ReadableScope:
 
 
 EVERYTHING = (ReadableScope(ids.ROOT),)
+GROUP_READ = "Microsoft.Resources/subscriptions/resourceGroups/read"
+# A role that cannot read groups reads only the resource types whose read action it holds.
+TYPE_READ = {
+    TYPES["m"]: "Microsoft.HybridCompute/machines/read",
+    TYPES["e"]: "Microsoft.HybridCompute/machines/extensions/read",
+}
 
 
 def readable_scopes(principal: Any) -> list[ReadableScope]:
     """The scopes ``principal`` may read in, as ``arcportal.authz.can`` decides ``read``.
 
-    Onboarding-role grants cover machines only (``authz.MACHINE_ONLY_ROLES``): no extensions, groups or
-    subscriptions.
+    A role that cannot read resource groups (Onboarding, Resource Administrator) covers only the types it can read
+    (machines; extensions for the Resource Administrator), never groups or subscriptions.
     """
-    granted = authz.assignment(principal)
-    if granted is None:
-        return []
-    role, scope = granted
-    if authz.READ not in authz.ROLE_ACTIONS.get(role, frozenset()):
-        return []
-    try:
-        scope = ids.normalize(scope)
-    except ValueError:
-        return []
-    return [ReadableScope(scope, MACHINE_TYPES if role in authz.MACHINE_ONLY_ROLES else None)]
+    scopes = []
+    for grant in authz.grants_of(principal):
+        role = grant.role
+        if role is None:
+            continue
+        try:
+            scope = ids.normalize(grant.scope)
+        except ValueError:
+            continue
+        if role.allows(GROUP_READ):
+            scopes.append(ReadableScope(scope))
+            continue
+        types = frozenset(kind for kind, action in TYPE_READ.items() if role.allows(action))
+        if types:
+            scopes.append(ReadableScope(scope, types))
+    return scopes

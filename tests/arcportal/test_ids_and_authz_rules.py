@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import pathlib
+import uuid
 from dataclasses import dataclass
 
 import pytest
@@ -104,6 +105,7 @@ class P:
 class User:
     is_authenticated: bool = True
     is_active: bool = True
+    arc_grants: tuple = ()
 
 
 SUB_SCOPE = f"/subscriptions/{SUB}"
@@ -150,11 +152,13 @@ def test_role_table(role, scope, action, target, allowed):
     assert authz.can(P(role, scope), action, target) is allowed
 
 
-def test_portal_users_are_owner_of_everything_and_others_of_nothing():
-    assert authz.can(User(), "delete", MACHINE)
-    assert authz.can(User(), "write", "/")
-    assert not authz.can(User(is_active=False), "read", MACHINE)
-    assert not authz.can(User(is_authenticated=False), "read", MACHINE)
+def test_portal_users_have_exactly_the_grants_loaded_onto_them():
+    owner = (authz.Grant(authz.ROLES_BY_NAME["Owner"].id, SUB_SCOPE),)
+    assert authz.can(User(arc_grants=owner), "delete", MACHINE)
+    assert not authz.can(User(arc_grants=owner), "write", f"/subscriptions/{uuid.uuid4()}")
+    assert not authz.can(User(), "read", MACHINE)  # a new user: no access until assigned
+    assert not authz.can(User(is_active=False, arc_grants=owner), "read", MACHINE)
+    assert not authz.can(User(is_authenticated=False, arc_grants=owner), "read", MACHINE)
     assert not authz.can(None, "read", MACHINE)
 
 

@@ -17,8 +17,7 @@ from machines.api.views.base import SKIPTOKEN_PARAMETER, ArmOperation
 def visible_subscription(principal, subscription_id: str) -> bool:
     """A subscription is visible to whoever may read it or holds a role inside it (as in Azure)."""
     scope = ids.subscription_id(subscription_id)
-    granted = authz.assignment(principal)
-    return authz.can(principal, authz.READ, scope) or bool(granted and ids.is_within(scope, granted[1]))
+    return authz.can(principal, authz.READ, scope) or authz.holds_role_within(principal, scope)
 
 
 class SubscriptionListApi(ArmOperation):

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from identity import pki
+from identity.role_assignments import user_role_ensure
 from identity.services import portal_admin_ensure, tenant_ensure
 from machines.services import subscription_ensure_default
 
@@ -24,11 +25,13 @@ class Command(BaseCommand):
             subscription = subscription_ensure_default(tenant=tenant)
         self.stdout.write(f"Tenant:       {tenant.tenant_id}")
         self.stdout.write(f"Subscription: {subscription.subscription_id} ({subscription.display_name})")
-        self._ensure_admin()
+        username = self._ensure_admin()
+        # The administrator is Owner at subscription scope (issue 13): it can then assign everyone else.
+        user_role_ensure(username=username, role="Owner", scope=f"/subscriptions/{subscription.subscription_id}")
         for line in pki.ensure_pki():
             self.stdout.write(line)
 
-    def _ensure_admin(self) -> None:
+    def _ensure_admin(self) -> str:
         username = os.environ.get("DJANGO_SUPERUSER_USERNAME") or "admin"
         account = portal_admin_ensure(username=username, password=os.environ.get("DJANGO_SUPERUSER_PASSWORD") or "")
         if account.generated_password:
@@ -41,3 +44,4 @@ class Command(BaseCommand):
             self.stdout.write(f"Admin account: {username} (password reset from DJANGO_SUPERUSER_PASSWORD)")
         else:
             self.stdout.write(f"Admin account: {username} (exists)")
+        return username

@@ -20,6 +20,8 @@ def principal(role: str, scope: str):
 
 def test_readable_scopes_of_each_kind_of_principal(django_user_model):
     user = django_user_model(username="u", is_active=True)
+    assert readable_scopes(user) == []  # a portal user without role assignments reads nothing
+    user.arc_grants = (authz.Grant(authz.ROLES_BY_NAME[authz.OWNER].id, "/"),)
     assert readable_scopes(user) == [ReadableScope("/")]
     assert readable_scopes(principal(authz.READER, "/subscriptions/s/resourcegroups/RG")) == [
         ReadableScope("/subscriptions/s/resourceGroups/RG")
