@@ -2,8 +2,9 @@
 portal over TLS, its service serving HIMDS, and on "the machine" a Python process with azure-identity's
 ``ManagedIdentityCredential`` (IDENTITY_ENDPOINT/IMDS_ENDPOINT as the installer sets them for services) listing the
 resource group's machines with azure-mgmt-hybridcompute. The token comes from the portal's token endpoint for a
-client assertion signed by the machine key; without a role assignment ARM answers AuthorizationFailed. A token of an
-Expired or deleted machine is refused, and HIMDS still answers metadata once the portal is down.
+client assertion signed by the machine key; without a role assignment ARM answers AuthorizationFailed, with Reader on
+its resource group assigned to the machine identity (azure-mgmt-authorization) the list. A token of an Expired or
+deleted machine is refused, and HIMDS still answers metadata once the portal is down.
 
 azure-identity reads the challenge file only from /var/opt/azcmagent/tokens (docs/extensions.md "HIMDS"): the agent
 runs with that directory (``real_tokens_dir``; CI runs as root) and leaves nothing behind.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import sysconfig
@@ -24,17 +26,22 @@ from pathlib import Path
 
 import httpx
 import pytest
+from azure.mgmt.authorization.models import RoleAssignmentCreateParameters
 from django.utils import timezone
 
+from arcportal import authz
 from machines.models import Machine
 from tests.agent.conftest import OutputReader
 from tests.agent.hosts import free_port
 from tests.agent.test_himds import real_tokens_dir  # noqa: F401 - the fixture
 from tests.agent_env import agent_environment
+from tests.machines.api.test_role_assignments_sdk import authorization_client
+from tests.machines.api.test_sdk import SDK
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 GROUP = "arc-msi"
+READER = authz.ROLES_BY_NAME[authz.READER].id
 SNIPPET = """
 import json, sys
 from azure.core.exceptions import HttpResponseError
@@ -184,6 +191,22 @@ def test_managed_identity_credential_on_an_onboarded_machine_acts_as_the_machine
         assert refused["status"] == 403 and refused["code"] == "AuthorizationFailed", refused
         assert principal_id in refused["message"]
 
+        # Reader on its resource group, assigned to the machine identity through ARM (azure-mgmt-authorization):
+        # the same process now lists the group's machines.
+        with db_lock:
+            owner = SDK(tls_live_server, subscription)
+        assignment = authorization_client(owner).role_assignments.create(
+            f"{subscription.arm_id}/resourceGroups/{GROUP}",
+            str(uuid.uuid4()),
+            RoleAssignmentCreateParameters(
+                role_definition_id=f"{subscription.arm_id}/providers/Microsoft.Authorization/roleDefinitions/{READER}",
+                principal_id=principal_id,
+                principal_type="ServicePrincipal",
+            ),
+        )
+        assert assignment.principal_id == principal_id
+        assert on_machine.run("list") == {"machines": [machine.name]}
+
         # Expired: a fresh token is refused at the token endpoint (HIMDS passes invalid_client on).
         with db_lock:
             Machine.objects.filter(pk=machine.pk).update(last_heartbeat_at=timezone.now() - timedelta(days=400))
@@ -209,7 +232,7 @@ def test_managed_identity_credential_on_an_onboarded_machine_acts_as_the_machine
         httpd.shutdown()
         httpd.server_close()
         with pytest.raises(httpx.ConnectError):
-            httpx.get(tls_live_server.url, verify=tls_live_server.ca_file, timeout=5)
+            httpx.get(tls_live_server.url, verify=ssl.create_default_context(cafile=tls_live_server.ca_file), timeout=5)
         compute = httpx.get(
             f"http://127.0.0.1:{himds_port}/metadata/instance/compute",
             params={"api-version": "2020-06-01"},

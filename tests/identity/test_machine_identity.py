@@ -129,6 +129,31 @@ def test_the_identity_token_is_refused_on_arm_without_a_role_and_after_delete_or
     assert gone.status_code == 401 and "deleted" in gone.json()["error"]["message"]
 
 
+def test_a_reader_assignment_to_the_machine_identity_lets_it_read_its_group_only(client, subscription, onboarded):
+    from identity.role_assignments import role_assignment_create
+    from machines.models import ResourceGroup
+
+    machine, key, thumbprint = onboarded
+    other_group = ResourceGroup.objects.create(subscription=subscription, name="rg-other", location="westeurope")
+    _onboard(subscription, "web-02")
+    token = _post(client, subscription, machine, _assertion(machine, key, thumbprint, subscription)).json()
+    arm = ArmClient(token["access_token"])
+    role_assignment_create(
+        scope=f"{subscription.arm_id}/resourceGroups/rg-msi",
+        role_definition_id=authz.ROLES_BY_NAME[authz.READER].id,
+        principal_id=str(machine.identity_principal_id),
+        principal_kind=authz.MACHINE,
+    )
+    listed = arm.get(f"{rg_path(subscription, 'rg-msi')}/providers/Microsoft.HybridCompute/machines?{API}")
+    assert listed.status_code == 200 and [m["name"] for m in listed.json()["value"]] == ["web-01", "web-02"]
+    mine = arm.get(f"{machine_path(subscription, 'rg-msi', 'web-01')}?{API}").json()
+    assert mine["identity"]["principalId"] == str(machine.identity_principal_id)
+    elsewhere = arm.get(f"{rg_path(subscription, other_group.name)}/providers/Microsoft.HybridCompute/machines?{API}")
+    assert elsewhere.status_code == 403 and elsewhere.json()["error"]["code"] == "AuthorizationFailed"
+    write = arm.patch(f"{machine_path(subscription, 'rg-msi', 'web-01')}?{API}", {"tags": {"x": "1"}})
+    assert write.status_code == 403 and write.json()["error"]["code"] == "AuthorizationFailed"
+
+
 def _refusal(response):
     assert response.status_code == 401, response.content
     body = response.json()
