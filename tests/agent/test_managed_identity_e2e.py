@@ -195,15 +195,19 @@ def test_managed_identity_credential_on_an_onboarded_machine_acts_as_the_machine
         # the same process now lists the group's machines.
         with db_lock:
             owner = SDK(tls_live_server, subscription)
-        assignment = authorization_client(owner).role_assignments.create(
-            f"{subscription.arm_id}/resourceGroups/{GROUP}",
-            str(uuid.uuid4()),
-            RoleAssignmentCreateParameters(
-                role_definition_id=f"{subscription.arm_id}/providers/Microsoft.Authorization/roleDefinitions/{READER}",
-                principal_id=principal_id,
-                principal_type="ServicePrincipal",
-            ),
-        )
+        # Closed after use: a kept-alive connection would keep a server thread, and its database session, open.
+        with owner.credential, authorization_client(owner) as owner_auth:
+            assignment = owner_auth.role_assignments.create(
+                f"{subscription.arm_id}/resourceGroups/{GROUP}",
+                str(uuid.uuid4()),
+                RoleAssignmentCreateParameters(
+                    role_definition_id=(
+                        f"{subscription.arm_id}/providers/Microsoft.Authorization/roleDefinitions/{READER}"
+                    ),
+                    principal_id=principal_id,
+                    principal_type="ServicePrincipal",
+                ),
+            )
         assert assignment.principal_id == principal_id
         assert on_machine.run("list") == {"machines": [machine.name]}
 
