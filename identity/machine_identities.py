@@ -151,7 +151,7 @@ def machine_assertion_verify(
         raise AssertionRefused(f"the assertion does not verify: {exc}") from exc
     try:
         issued, expires = int(claims["iat"]), int(claims["exp"])
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise AssertionRefused("iat and exp must be numbers") from exc
     stamp = int(now.timestamp())
     if str(claims["sub"]).lower() != credential.principal_id:

@@ -4,6 +4,8 @@ key → an app token whose ``oid`` is the machine's principal id, usable on the 
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 import uuid
 from datetime import timedelta
@@ -11,6 +13,8 @@ from datetime import timedelta
 import jwt
 import pytest
 from azcmagent import identity, protocol
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from django.utils import timezone
 
 from arcportal import authz
@@ -81,6 +85,10 @@ def _post(client, subscription, machine, assertion, **fields):
     }
     data.update({k: v for k, v in fields.items() if v is not None})
     return client.post(f"/{subscription.tenant.tenant_id}/oauth2/v2.0/token", data, secure=True, HTTP_HOST=HOST)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def _claims(token: str) -> dict:
@@ -177,6 +185,7 @@ def _refusal(response):
         "no-x5t",
         "hs256",
         "sub-differs",
+        "infinite-exp",
     ],
 )
 def test_bad_assertions_are_one_invalid_client(client, subscription, onboarded, case):
@@ -219,6 +228,16 @@ def test_bad_assertions_are_one_invalid_client(client, subscription, onboarded, 
             "HS256",
             headers={"x5t": protocol.x5t(thumbprint)},
         )
+    elif case == "infinite-exp":  # signed by the machine itself: still a refusal, never a 500
+        principal_id = str(machine.identity_principal_id)
+        header = {"alg": "RS256", "typ": "JWT", "x5t": protocol.x5t(thumbprint)}
+        body = (
+            f'{{"iss":"{principal_id}","sub":"{principal_id}","aud":"{url}","iat":{int(now)},'
+            f'"exp":Infinity,"jti":"{uuid.uuid4()}"}}'
+        )
+        signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(body.encode())}".encode()
+        signature = key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+        assertion = f"{signing_input.decode()}.{_b64(signature)}"
     else:  # sub-differs
         principal_id = str(machine.identity_principal_id)
         claims = {"iss": principal_id, "sub": str(uuid.uuid4()), "aud": url, "iat": int(now), "exp": int(now) + 60}
