@@ -264,6 +264,11 @@ def test_deleted_expired_and_rekeyed_machines_get_no_token(client, subscription,
         == 200
     )
 
+    # The system-assigned identity removed (ARM identity.type None).
+    Machine.objects.filter(pk=machine.pk).update(identity_type="")
+    _refusal(_post(client, subscription, machine, _assertion(machine, key, reissued.thumbprint, subscription)))
+    Machine.objects.filter(pk=machine.pk).update(identity_type="SystemAssigned")
+
     # The certificate's own expiry.
     Machine.objects.filter(pk=machine.pk).update(certificate_expires_at=timezone.now() - timedelta(seconds=1))
     _refusal(_post(client, subscription, machine, _assertion(machine, key, reissued.thumbprint, subscription)))
