@@ -332,3 +332,16 @@ def test_x5t_parsing():
     assert machine_identities.thumbprint_from_x5t(protocol.x5t("AB" * 20)) == "AB" * 20
     for bad in (None, "", "!!", protocol.x5t("AB" * 16), "a" * 100, 5):
         assert machine_identities.thumbprint_from_x5t(bad) == ""
+
+
+def test_failed_assertions_count_towards_the_sign_in_limit_of_the_client_id(client, subscription, onboarded, settings):
+    settings.ARC_RATE_LIMIT_SIGNIN_PER_ACCOUNT = "3/10m"
+    machine, key, thumbprint = onboarded
+    for _ in range(3):
+        _refusal(
+            _post(client, subscription, machine, _assertion(machine, identity.new_key(), thumbprint, subscription))
+        )
+    # Even a good assertion is now refused before it is checked, with when to try again.
+    limited = _post(client, subscription, machine, _assertion(machine, key, thumbprint, subscription))
+    assert limited.status_code == 429 and limited.json()["error"] == "temporarily_unavailable"
+    assert int(limited["Retry-After"]) > 0
