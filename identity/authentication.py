@@ -17,7 +17,8 @@ from django.core.exceptions import DisallowedHost
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
 from arcportal.arm.errors import ArmAuthenticationFailed
-from arcportal.authz import APP, USER, Principal
+from arcportal.authz import APP, MACHINE, USER, Principal
+from identity.machine_identities import MIRID_CLAIM
 from identity.tokens import TokenInvalid, user_object_id, verify_access_token
 
 
@@ -30,11 +31,37 @@ def _tenant_id() -> str | None:
     return str(tenant.tenant_id) if tenant else None
 
 
+def _machine_principal(claims: dict[str, Any]) -> Principal:
+    """A machine's system-assigned identity: allowed only while its machine may sign in (not deleted, not Expired,
+    same certificate). It holds only what role assignments to its object id (the principal id) grant it."""
+    from django.utils import timezone
+
+    from identity.machine_identities import machine_credential_for_claims
+    from identity.role_assignments import role_grants_for
+
+    credential = machine_credential_for_claims(claims=claims, now=timezone.now())
+    if credential is None:
+        raise ArmAuthenticationFailed(
+            "The managed identity of this token can no longer be used: its machine was deleted, is Expired, or has "
+            "a new certificate."
+        )
+    return Principal(
+        kind=MACHINE,
+        object_id=credential.principal_id,
+        name=credential.principal_id,
+        client_id=credential.principal_id,
+        claims=claims,
+        grants=role_grants_for(principal_id=credential.principal_id),
+    )
+
+
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
     from identity.role_assignments import role_grants_for
     from identity.selectors import service_principal_by_app_id
     from identity.service_principals import service_principal_is_usable
 
+    if claims.get("idtyp") == APP and MIRID_CLAIM in claims:
+        return _machine_principal(claims)
     if claims.get("idtyp") == APP:
         principal = service_principal_by_app_id(app_id=claims.get("appid"))
         if principal is None or str(principal.object_id) != str(claims.get("oid")):

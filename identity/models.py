@@ -138,3 +138,14 @@ class RoleAssignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role_definition_id} → {self.principal_id} at {self.scope}"
+
+
+class ClientAssertionNonce(models.Model):
+    """A client assertion's ``jti`` once used at the token endpoint (a machine identity's proof of possession): kept
+    until the assertion has expired, so each assertion signs in once. ``key`` is the SHA-256 of client id and jti."""
+
+    key = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.key

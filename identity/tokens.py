@@ -18,6 +18,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from django.utils import timezone
 
 from arcportal import ratelimits
 from identity import pki
+
+logger = logging.getLogger(__name__)
 
 ALGORITHM = "RS256"
 AUDIENCE = "https://management.azure.com/"
@@ -259,6 +262,10 @@ def client_credentials_grant(request: TokenRequest) -> dict[str, Any]:
     client_id, secret = _client_credentials(request)
     if not client_id:
         raise OAuthError("invalid_request", "The request body must contain the 'client_id' parameter.")
+    if request.data.get("client_assertion") or request.data.get("client_assertion_type"):
+        if secret:
+            raise OAuthError("invalid_request", "Send either 'client_secret' or 'client_assertion', not both.")
+        return _machine_assertion_grant(request, client_id)
     if not secret:
         raise OAuthError(
             "invalid_client", "The request body must contain 'client_secret' or 'client_assertion'.", status=401
@@ -279,5 +286,58 @@ def client_credentials_grant(request: TokenRequest) -> dict[str, Any]:
         raise OAuthError.from_limit(exc) from exc
     issued = issue_app_token(
         service_principal=principal, tenant_id=str(request.tenant.tenant_id), issuer=request.issuer, now=request.now
+    )
+    return issued.response_body()
+
+
+def issue_machine_token(*, credential, tenant_id: str, issuer: str, now: dt.datetime | None = None) -> IssuedToken:
+    """An app token for a machine's system-assigned identity (``identity.machine_identities``)."""
+    from identity.machine_identities import MIRID_CLAIM, THUMBPRINT_CLAIM
+
+    principal_id = credential.principal_id
+    return _issue(
+        {
+            "iss": issuer,
+            "tid": str(tenant_id),
+            "oid": principal_id,
+            "sub": principal_id,
+            "appid": principal_id,
+            "azp": principal_id,
+            "idtyp": "app",
+            MIRID_CLAIM: credential.resource_id,
+            THUMBPRINT_CLAIM: credential.thumbprint,
+        },
+        now=now,
+    )
+
+
+def _machine_assertion_grant(request: TokenRequest, client_id: str) -> dict[str, Any]:
+    """client_credentials with a client assertion signed by a machine key → the machine identity's token."""
+    from identity import machine_identities
+
+    if request.data.get("client_assertion_type") != machine_identities.ASSERTION_TYPE:
+        raise OAuthError("invalid_request", f"'client_assertion_type' must be '{machine_identities.ASSERTION_TYPE}'.")
+    if not request.data.get("client_assertion"):
+        raise OAuthError("invalid_request", "The request body must contain the 'client_assertion' parameter.")
+    _check_scope(request.data.get("scope", f"{AUDIENCE}.default"))
+    # The audience is this endpoint's URL: the public base (as in the issuer) + the path the client posted to.
+    base = request.issuer.removesuffix(f"/{request.tenant.tenant_id}/v2.0")
+    path = request.request.path if request.request is not None else ""
+    audiences = [f"{base}{path}", f"{base}/{request.tenant.tenant_id}/oauth2/v2.0/token"]
+    buckets = ratelimits.signin_buckets(request.request, account=f"client:{client_id}") if request.request else []
+    try:
+        ratelimits.limits_check(request.request, buckets)
+        try:
+            credential = machine_identities.machine_assertion_verify(
+                client_id=client_id, assertion=request.data["client_assertion"], audiences=audiences, now=request.now
+            )
+        except machine_identities.AssertionRefused as exc:
+            ratelimits.limits_count(request.request, buckets)
+            logger.info("client assertion of %s refused: %s", client_id[:64], exc)
+            raise OAuthError("invalid_client", machine_identities.WRONG_ASSERTION, status=401) from exc
+    except (ratelimits.RateLimited, ratelimits.LimiterUnavailable) as exc:
+        raise OAuthError.from_limit(exc) from exc
+    issued = issue_machine_token(
+        credential=credential, tenant_id=str(request.tenant.tenant_id), issuer=request.issuer, now=request.now
     )
     return issued.response_body()

@@ -119,12 +119,19 @@ def _wheel_path_for(digest: str) -> Path:
     return path
 
 
+# Where services find the machine's identity endpoint (HIMDS, the agent's ``himds.port`` default), as Azure sets them.
+IMDS_ENDPOINT = "http://localhost:40342"
+IDENTITY_ENDPOINT = f"{IMDS_ENDPOINT}/metadata/identity/oauth2/token"
+
+
 def _installer_context(request: HttpRequest) -> dict:
     version = agent_version()
     return {
         "version": version,
         "wheel_name": f"azcmagent-{version}-py3-none-any.whl",
         "portal_url": settings.ARC_PUBLIC_BASE_URL.rstrip("/"),
+        "identity_endpoint": IDENTITY_ENDPOINT,
+        "imds_endpoint": IMDS_ENDPOINT,
     }
 
 

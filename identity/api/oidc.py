@@ -55,7 +55,7 @@ def openid_configuration(request: HttpRequest, tenant: str) -> JsonResponse:
             "token_endpoint": f"{base}/oauth2/v2.0/token",
             "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
             "jwks_uri": f"{base}/discovery/v2.0/keys",
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic", "private_key_jwt"],
             "grant_types_supported": sorted(tokens.GRANT_HANDLERS),
             "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
             "subject_types_supported": ["pairwise"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import subprocess
 import sysconfig
 import time
@@ -66,6 +67,26 @@ def test_installers_are_served_without_a_session(client):
     assert (
         b'--cert "$prefix' not in linux.content and b'"--cert", $PinnedCa' not in windows.content
     )  # pip not near the portal
+
+
+def test_the_installers_set_the_identity_endpoint_for_services_and_pass_shellcheck(client, tmp_path):
+    """Managed identity: services find HIMDS through IDENTITY_ENDPOINT/IMDS_ENDPOINT, as Azure's installers set them
+    (Linux: systemd's DefaultEnvironment; Windows: machine-level variables)."""
+    linux = client.get("/downloads/install_linux_azcmagent.sh").content.decode()
+    path = tmp_path / "install_linux_azcmagent.sh"
+    path.write_text(linux)
+    result = subprocess.run(["/usr/bin/shellcheck", "--severity=style", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+    assert (
+        'DefaultEnvironment="IDENTITY_ENDPOINT=http://localhost:40342/metadata/identity/oauth2/token" '
+        '"IMDS_ENDPOINT=http://localhost:40342"' in linux
+    )
+    assert '/lib/systemd/system.conf.d/azcmagent.conf"' in linux and "/var/opt/azcmagent/tokens" in linux
+    windows = client.get("/downloads/install_windows_azcmagent.ps1").content.decode()
+    assert "$IdentityEndpoint = 'http://localhost:40342/metadata/identity/oauth2/token'" in windows
+    assert "$ImdsEndpoint = 'http://localhost:40342'" in windows
+    assert '[Environment]::SetEnvironmentVariable("IDENTITY_ENDPOINT", $IdentityEndpoint, "Machine")' in windows
+    assert '[Environment]::SetEnvironmentVariable("IMDS_ENDPOINT", $ImdsEndpoint, "Machine")' in windows
 
 
 def test_the_linux_installer_refuses_http_and_a_missing_ca(client, tmp_path):
@@ -151,6 +172,15 @@ def test_the_at_scale_script_installs_the_agent_and_the_machine_is_connected_wit
         "ServicePrincipal",
         str(created.service_principal.client_id),
     )
+    # A prefix other than /opt/azcmagent: the system files of managed identity live under it.
+    conf = (prefix / "lib" / "systemd" / "system.conf.d" / "azcmagent.conf").read_text().splitlines()
+    assert conf[1:] == [
+        "[Manager]",
+        'DefaultEnvironment="IDENTITY_ENDPOINT=http://localhost:40342/metadata/identity/oauth2/token" '
+        '"IMDS_ENDPOINT=http://localhost:40342"',
+    ]
+    tokens = prefix / "var" / "opt" / "azcmagent" / "tokens"
+    assert tokens.is_dir() and stat.S_IMODE(tokens.stat().st_mode) == 0o750
     install = (prefix / "etc" / "install.json").read_text()
     assert tls_live_server.url in install and str(prefix / "etc" / "portal-ca.pem") in install
     assert (prefix / "venv" / "bin" / "python").exists() and os.access(prefix / "bin" / "azcmagent", os.X_OK)

@@ -74,6 +74,11 @@ PLANES_SCHEMA = {
                         },
                         "client_id": TEXT,
                         "client_secret": TEXT,
+                        "client_assertion_type": {
+                            "type": "string",
+                            "enum": ["urn:ietf:params:oauth:client-assertion-type:jwt-bearer", "x"],
+                        },
+                        "client_assertion": TEXT,
                         "scope": TEXT,
                         "device_code": TEXT,
                     }

@@ -8,7 +8,9 @@
 # from the portal over https trusting only --ca-file (whatever CA bundle the host sets), installs it and then its
 # dependencies (from the package index as pip is set up on this host, or only from --find-links with --no-index),
 # records the portal URL and CA for the agent in $AZCMAGENT_PREFIX/etc/install.json, and puts the command at
-# $AZCMAGENT_PREFIX/bin/azcmagent.
+# $AZCMAGENT_PREFIX/bin/azcmagent. For managed identity it sets IDENTITY_ENDPOINT/IMDS_ENDPOINT for services
+# (/lib/systemd/system.conf.d/azcmagent.conf) and creates /var/opt/azcmagent/tokens (both under the prefix when the
+# prefix is not /opt/azcmagent).
 #
 # Environment: AZCMAGENT_PREFIX, AZCMAGENT_PYTHON (python3.11+ to use), AZCMAGENT_CA_FILE (when --ca-file is not
 # given), PIP_* (pip's own settings for the dependencies, e.g. PIP_FIND_LINKS, PIP_NO_INDEX, PIP_INDEX_URL), and
@@ -96,6 +98,7 @@ PY
 {
     echo '#!/bin/sh'
     echo '# azcmagent, installed by the ArcPortal installer.'
+    # shellcheck disable=SC2016 # the wrapper expands it when it runs, not this script
     printf '[ -n "${AZCMAGENT_INSTALL_CONFIG:-}" ] || AZCMAGENT_INSTALL_CONFIG=%q\n' "$prefix/etc/install.json"
     echo 'export AZCMAGENT_INSTALL_CONFIG'
     printf 'exec %q "$@"\n' "$prefix/venv/bin/azcmagent"
@@ -103,6 +106,27 @@ PY
 chmod 0755 "$prefix/bin/azcmagent"
 if [ "$prefix" = /opt/azcmagent ] && [ -d /usr/local/bin ] && [ -w /usr/local/bin ]; then
     ln -sf "$prefix/bin/azcmagent" /usr/local/bin/azcmagent
+fi
+
+# Managed identity (HIMDS): services find the machine's identity endpoint through IDENTITY_ENDPOINT and IMDS_ENDPOINT,
+# which systemd gives every service (as Azure's installer does), and HIMDS writes its one-time challenge files to
+# /var/opt/azcmagent/tokens, the one directory azure-identity reads them from (0750; group himds when it exists).
+# With a prefix other than /opt/azcmagent (a side-by-side or test install) both live under the prefix instead.
+systemRoot=""
+if [ "$prefix" != /opt/azcmagent ]; then systemRoot="$prefix"; fi
+systemdConf="$systemRoot/lib/systemd/system.conf.d/azcmagent.conf"
+tokensDir="$systemRoot/var/opt/azcmagent/tokens"
+mkdir -p -- "${systemdConf%/*}" "$tokensDir"
+{
+    echo '# Written by the azcmagent installer: the identity endpoint of this machine (HIMDS) for every service.'
+    echo '[Manager]'
+    echo 'DefaultEnvironment="IDENTITY_ENDPOINT={{ identity_endpoint }}" "IMDS_ENDPOINT={{ imds_endpoint }}"'
+} > "$systemdConf"
+chmod 0644 "$systemdConf"
+chmod 0750 "$tokensDir"
+if getent group himds >/dev/null 2>&1; then chgrp himds "$tokensDir"; fi
+if [ -z "$systemRoot" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+    systemctl daemon-reload || echo "warning: systemctl daemon-reload failed; services see IDENTITY_ENDPOINT after a reboot" >&2
 fi
 
 "$prefix/bin/azcmagent" version >/dev/null || fail "the installed agent does not run"

@@ -6,7 +6,8 @@
 # Creates a virtual environment at $env:AZCMAGENT_PREFIX\venv (default "$env:ProgramFiles\AzureConnectedMachineAgent"),
 # downloads the agent wheel from the portal over https trusting only -CaFile (whatever CA bundle the host sets),
 # installs it and its dependencies (as pip is set up on this host), records the portal URL and CA in etc\install.json,
-# and puts azcmagent.cmd in the prefix (added to the machine PATH when run as admin).
+# and puts azcmagent.cmd in the prefix (added to the machine PATH when run as admin). As admin it also sets the
+# managed-identity variables IDENTITY_ENDPOINT and IMDS_ENDPOINT (machine level) to the local HIMDS.
 param(
     [string]$PortalUrl = $env:AZCMAGENT_PORTAL_URL,
     [string]$CaFile = $env:AZCMAGENT_CA_FILE,
@@ -101,6 +102,19 @@ if ($IsAdmin) {
     }
 }
 $env:Path = "$env:Path;$Prefix"
+
+# Managed identity (HIMDS): services and users find the machine's identity endpoint through IDENTITY_ENDPOINT and
+# IMDS_ENDPOINT, set machine-wide as Azure's installer does (needs admin; this session gets them too).
+$IdentityEndpoint = '{{ identity_endpoint }}'
+$ImdsEndpoint = '{{ imds_endpoint }}'
+if ($IsAdmin) {
+    [Environment]::SetEnvironmentVariable("IDENTITY_ENDPOINT", $IdentityEndpoint, "Machine")
+    [Environment]::SetEnvironmentVariable("IMDS_ENDPOINT", $ImdsEndpoint, "Machine")
+} else {
+    Write-Host "Not running as administrator: IDENTITY_ENDPOINT and IMDS_ENDPOINT are not set for the machine."
+}
+$env:IDENTITY_ENDPOINT = $IdentityEndpoint
+$env:IMDS_ENDPOINT = $ImdsEndpoint
 
 & $Wrapper version
 if ($LASTEXITCODE -ne 0) { Fail "the installed agent does not run" }
