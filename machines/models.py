@@ -132,7 +132,7 @@ class Machine(models.Model):
         indexes = [
             models.Index(Lower("name"), name="machine_name_lower_idx"),
             # The blade's filters with the heartbeat, so that the counts strip of a filtered list is an index-only
-            # scan of the matching entries (docs/decisions.md J5); they also serve the filters alone.
+            # scan of the matching entries (docs/decisions.md 99); they also serve the filters alone.
             models.Index(fields=["location", "os_name", "last_heartbeat_at"], name="machine_location_os_hb_idx"),
             models.Index(fields=["os_name", "last_heartbeat_at"], name="machine_os_hb_idx"),
             models.Index(fields=["resource_group", "last_heartbeat_at"], name="machine_group_hb_idx"),

@@ -1,4 +1,4 @@
-"""An installation upgrades without locking anybody out (issue 13, docs/decisions.md R2), part 1 of 2.
+"""An installation upgrades without locking anybody out (issue 13, docs/decisions.md 74), part 1 of 2.
 
 Before role assignments each service principal carried one role at one scope: that role + scope becomes a role
 assignment. Portal users (Owner of everything before) become Owner of every subscription in

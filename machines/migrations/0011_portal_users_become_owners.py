@@ -1,4 +1,4 @@
-"""An installation upgrades without locking anybody out (issue 13, docs/decisions.md R2), part 2 of 2.
+"""An installation upgrades without locking anybody out (issue 13, docs/decisions.md 74), part 2 of 2.
 
 Before role assignments every portal user was Owner of everything. Every portal user becomes Owner at the scope
 of every subscription, so nobody loses access by the upgrade (part 1, identity 0003, moves service principals).

@@ -1,6 +1,6 @@
 """The counts strip of a filtered Machines blade reads one index: each single filter (location, location + OS, OS,
 resource group) has an index ending in the heartbeat, so the status counts are an index-only scan of the matching
-entries (SQLite: a covering index) (docs/decisions.md J5; at 1,000,000 machines, docs/performance.md)."""
+entries (SQLite: a covering index) (docs/decisions.md 99; at 1,000,000 machines, docs/performance.md)."""
 
 from __future__ import annotations
 
