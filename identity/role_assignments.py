@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from arcportal import authz
+from arcportal import activity, authz
 from arcportal.arm import ids
 from arcportal.exceptions import Conflict, Invalid, NotFound
 from identity.models import PrincipalKind, RoleAssignment, ServicePrincipal
@@ -192,16 +192,39 @@ def role_assignment_create(
             )
     except IntegrityError as exc:  # a concurrent identical PUT won the race
         raise Conflict("The role assignment already exists.", code="RoleAssignmentExists") from exc
+    _record(ROLE_ASSIGNMENT_WRITE, row, caller="")  # "": the caller of the request being served (app id or user)
     return row, True
 
 
 @transaction.atomic
-def role_assignment_delete(*, name: str) -> RoleAssignment:
+def role_assignment_delete(*, name: str, caller: str = "") -> RoleAssignment:
     row = role_assignment_get(name=name)
     if row is None:
         raise NotFound(f"The role assignment '{name}' is not found.", code="RoleAssignmentNotFound")
+    _record(ROLE_ASSIGNMENT_DELETE, row, caller=caller)
     row.delete()
     return row
+
+
+ROLE_ASSIGNMENT_WRITE = "Microsoft.Authorization/roleAssignments/write"
+ROLE_ASSIGNMENT_DELETE = "Microsoft.Authorization/roleAssignments/delete"
+
+
+def _record(operation: str, row: RoleAssignment, *, caller: str) -> None:
+    """The activity event of an assignment made or removed, in the same transaction (portal and ARM alike)."""
+    role = authz.role_definition(str(row.role_definition_id))
+    activity.record(
+        operation=operation,
+        status="Succeeded",
+        resource_id=f"{row.scope}/providers/Microsoft.Authorization/roleAssignments/{row.name}",
+        caller=caller,
+        properties={
+            "principalId": str(row.principal_id),
+            "principalType": row.principal_kind,
+            "roleDefinitionName": role.name if role else str(row.role_definition_id),
+            "scope": row.scope,
+        },
+    )
 
 
 def role_assignment_ensure(*, principal_id: str, principal_kind: str, role: str, scope: str, created_by: str = ""):

@@ -99,7 +99,7 @@ def _post(request: HttpRequest, scope: str) -> None:
             return
         if not authz.can(request.user, authz.ROLE_ASSIGNMENTS_DELETE, scope):
             raise PermissionDenied("You may not remove role assignments here.")
-        ra.role_assignment_delete(name=str(row.name))
+        ra.role_assignment_delete(name=str(row.name), caller=request.user.get_username())
         messages.success(request, "Removed the role assignment.")
         return
     if not authz.can(request.user, authz.ROLE_ASSIGNMENTS_WRITE, scope):

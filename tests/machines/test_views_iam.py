@@ -110,3 +110,28 @@ def test_a_user_access_administrator_may_assign_but_not_write_machines(client, m
     assert RoleAssignment.objects.filter(principal_id=user_object_id(other)).exists()
     tags = client.post(machine.get_absolute_url("machine-tags"), {"form-TOTAL_FORMS": "0", "form-INITIAL_FORMS": "0"})
     assert tags.status_code == 403
+
+
+@pytest.mark.django_db
+def test_assigning_and_removing_in_the_portal_are_activity_events_with_the_user(
+    portal_client, admin_user, machine, rita
+):
+    from arcportal.activity.models import ActivityEvent
+
+    group = iam_urls(machine)["group"]
+    oid = user_object_id(rita)
+    assert portal_client.post(group, {"action": "add", "role": READER, "member": oid}).status_code == 302
+    row = RoleAssignment.objects.get(principal_id=oid)
+    refused = Client()
+    refused.force_login(rita)
+    assert refused.post(group, {"action": "remove", "assignment": str(row.name)}).status_code == 403
+    assert portal_client.post(group, {"action": "remove", "assignment": str(row.name)}).status_code == 302
+    events = ActivityEvent.objects.filter(operation_name__startswith="Microsoft.Authorization/roleAssignments/")
+    resource_id = f"{machine.resource_group.arm_id}/providers/Microsoft.Authorization/roleAssignments/{row.name}"
+    assert [(e.operation_name.rsplit("/", 1)[1], e.status, e.caller, e.resource_id) for e in events.order_by("id")] == [
+        ("write", "Succeeded", admin_user.get_username(), resource_id),
+        ("delete", "Succeeded", admin_user.get_username(), resource_id),
+    ]
+    assert (
+        events.first().properties["principalId"] == oid and events.first().properties["roleDefinitionName"] == "Reader"
+    )

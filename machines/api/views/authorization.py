@@ -256,7 +256,7 @@ class RoleAssignmentDeleteApi(_AuthorizationOperation):
         if row is None or ids.fold_name(row.scope) != ids.fold_name(clean):
             return Response(status=204)
         body = assignment_body(row, governance.principal_names())
-        ra.role_assignment_delete(name=name)
+        ra.role_assignment_delete(name=name)  # the activity event names the caller of this request
         return Response(body)
 
 
