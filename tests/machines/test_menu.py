@@ -92,9 +92,9 @@ def test_a_page_rendered_with_plain_render_gets_its_menu_and_title(portal_client
     locks = path(f"{machine_urls.MACHINE}/locks", locks_view, name="machine-locks")
     from arcportal import urls as project_urls
 
-    class Urls:  # the project's URLs, the machines namespace with one more page
+    class Urls:  # the project's URLs, the machines namespace with this page in front of the real Locks page
         urlpatterns = [
-            path("", include(([*machine_urls.urlpatterns, locks], "machines"))),
+            path("", include(([locks, *machine_urls.urlpatterns], "machines"))),
             *[p for p in project_urls.urlpatterns if getattr(p, "namespace", None) != "machines"],
         ]
 
