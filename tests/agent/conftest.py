@@ -181,6 +181,25 @@ def connect_args(subscription, tenant, *, resource_group="arc-servers", name="we
     ]
 
 
+def stop_agent_service(home: Path) -> None:
+    """Stop the agent service an installer started under ``home`` (its ``himds.pid``): TERM, then KILL after 5 s."""
+    try:
+        pid = int((home / "himds.pid").read_text())
+    except (OSError, ValueError):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+
+
 class OutputReader:
     """Reads a subprocess's output on a thread so a test can wait for a line with a timeout."""
 

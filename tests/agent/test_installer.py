@@ -10,14 +10,13 @@ import sysconfig
 import time
 import uuid
 import zipfile
-from pathlib import Path
 
 import pytest
 import tree_sitter
 import tree_sitter_powershell
 
 from machines.models import Machine
-from tests.agent.conftest import OutputReader
+from tests.agent.conftest import OutputReader, stop_agent_service
 from tests.agent_env import agent_environment
 
 pytestmark = pytest.mark.django_db
@@ -165,7 +164,7 @@ def test_the_at_scale_script_installs_the_agent_and_the_machine_is_connected_wit
             time.sleep(0.05)
         assert reader.finish(timeout=60) == 0, reader.text
     finally:
-        _stop_service(home)
+        stop_agent_service(home)
     assert {t.key: t.value for t in machine.tag_set.all()} == tags
     assert machine.correlation_id == correlation_id
     assert (machine.onboarding_method, machine.onboarded_by) == (
@@ -197,23 +196,3 @@ def test_the_at_scale_script_installs_the_agent_and_the_machine_is_connected_wit
             check=False,
         ).stdout
     ), "the agent runs from the installed wheel, not from the source tree"
-
-
-def _stop_service(home: Path) -> None:
-    import signal
-
-    try:
-        pid = int((home / "himds.pid").read_text())
-    except (OSError, ValueError):
-        return
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    for _ in range(100):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
-    os.kill(pid, signal.SIGKILL)

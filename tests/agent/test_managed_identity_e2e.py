@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from arcportal import authz
 from machines.models import Machine
-from tests.agent.conftest import OutputReader
+from tests.agent.conftest import OutputReader, stop_agent_service
 from tests.agent.hosts import free_port
 from tests.agent.test_himds import real_tokens_dir  # noqa: F401 - the fixture
 from tests.agent_env import agent_environment
@@ -93,26 +93,6 @@ def _wait_listening(port: int, home: Path, timeout: float = 30) -> None:
             time.sleep(0.1)
     logs = "\n".join(p.read_text(errors="replace") for p in (home / "log").glob("*.log"))
     raise AssertionError(f"HIMDS did not listen on {port}:\n{logs}")
-
-
-def _stop_service(home: Path) -> None:
-    import signal
-
-    try:
-        pid = int((home / "himds.pid").read_text())
-    except (OSError, ValueError):
-        return
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    for _ in range(100):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
-    os.kill(pid, signal.SIGKILL)
 
 
 class Machine_:
@@ -246,4 +226,4 @@ def test_managed_identity_credential_on_an_onboarded_machine_acts_as_the_machine
         assert compute.status_code == 200, compute.text
         assert compute.json()["resourceGroupName"] == GROUP and compute.json()["vmId"] == agentconfig["vmId"]
     finally:
-        _stop_service(home)
+        stop_agent_service(home)
