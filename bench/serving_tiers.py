@@ -78,12 +78,12 @@ def seed(machines: int, keys: int):
     from azcmagent import identity
     from django.utils import timezone
 
+    from identity.services import tenant_ensure
     from machines.models import Machine
     from machines.services import (
         machine_issue_certificate,
         resource_group_create,
         subscription_ensure_default,
-        tenant_ensure,
     )
 
     subscription = subscription_ensure_default(tenant=tenant_ensure())
