@@ -9,6 +9,7 @@ JSON text. Every method takes and returns ``Frag``s; literal ``%`` is written ``
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from typing import Any
 
 from machines.graph.values import Frag, sql
@@ -32,14 +33,15 @@ def _simple(frag: Frag) -> bool:
     return bool(_SIMPLE.match(frag.sql))
 
 
-class Dialect:
+class Dialect(ABC):
     name = ""
     not_materialized = ""
     true = "TRUE"
     false = "FALSE"
 
+    @abstractmethod
     def param(self, value: Any, type_: str) -> Frag:
-        raise NotImplementedError
+        """A bound parameter of ``value`` as the database's SQL type for ``type_`` (each dialect writes its own)."""
 
     def literal_bool(self, value: bool) -> Frag:
         return Frag(self.true if value else self.false)
