@@ -278,6 +278,18 @@ def allows_anywhere(principal: Any, action: str) -> bool:
     return any(grant.role is not None and grant.role.allows(action) for grant in grants_of(principal))
 
 
+def may_onboard(principal: Any) -> bool:
+    """May ``principal`` open + Add and its Generate script wizard (403 otherwise, and its links are hidden)? Only
+    with a role that writes machines somewhere: Owner, Contributor, the Azure Connected Machine roles; not Reader."""
+    return allows_anywhere(principal, "Microsoft.HybridCompute/machines/write")
+
+
+def may_manage_users(principal: Any) -> bool:
+    """May ``principal`` open the Users page (403 otherwise, and its link is hidden)? Only with a role that assigns
+    roles somewhere: Owner, User Access Administrator."""
+    return allows_anywhere(principal, ROLE_ASSIGNMENTS_WRITE)
+
+
 def grant_allows(grant: Grant, action: str, scope: str) -> bool:
     """Does this one grant allow the full Azure ``action`` on ``scope``?"""
     role = grant.role

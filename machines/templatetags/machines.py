@@ -97,6 +97,18 @@ def may_anywhere(context, action: str) -> bool:
     return authz.allows_anywhere(getattr(request, "user", None), action)
 
 
+# Pages whose view refuses (403) whoever its rule says no to: their links show on that same rule.
+PAGE_RULES = {"onboarding:add": authz.may_onboard, "identity:user-list": authz.may_manage_users}
+
+
+@register.simple_tag(takes_context=True)
+def may_open(context, page: str) -> bool:
+    """``{% may_open "identity:user-list" as can_users %}``: the signed-in user would not get 403 from that page
+    (``PAGE_RULES``: the function its view calls), so its link shows."""
+    request = context.get("request")
+    return PAGE_RULES[page](getattr(request, "user", None))
+
+
 @register.simple_tag(takes_context=True)
 def machine_page_menu(context) -> list:
     """The resource menu of the page's ``machine``: the view's (``menu.render_machine_page``), or built here from the
