@@ -14,3 +14,10 @@ class MachinesConfig(AppConfig):
         from machines.managed_identity import machine_credential_resolve
 
         register_resolver(machine_credential_resolve)
+
+        # After migrate or flush: no machine, no count (SQLite's flush can leave the triggers' deltas behind).
+        from django.db.models.signals import post_migrate
+
+        from machines.fleet_counts import fleet_counts_clear_if_no_machines
+
+        post_migrate.connect(fleet_counts_clear_if_no_machines, sender=self, dispatch_uid="fleet-counts-clear")

@@ -124,12 +124,10 @@ def role_assignment_visible(principal, row: RoleAssignment) -> bool:
     )
 
 
-def machine_scope_q(principal, action: str = authz.READ) -> Q | None:
-    """Which machines ``principal`` may ``action`` (``read``/``write``/``delete``), as a filter on ``Machine``:
-    ``None`` means every machine (a grant at the root), an empty ``Q(pk__in=[])`` none. The same decision as
-    ``authz.can`` on each machine's id, done in the database."""
+def _machine_grant_scopes(principal, action: str):
+    """The parsed scopes of ``principal``'s grants that allow ``action`` on machines; ``None`` once for a grant at
+    the root (then every machine)."""
     wanted = f"Microsoft.HybridCompute/machines/{action}"
-    found = Q(pk__in=[])
     for grant in authz.grants_of(principal):
         if grant.role is None or not grant.role.allows(wanted):
             continue
@@ -137,13 +135,43 @@ def machine_scope_q(principal, action: str = authz.READ) -> Q | None:
             scope = ids.parse(grant.scope)
         except ValueError:
             continue
-        if scope.is_root:
+        yield None if scope.is_root else scope
+
+
+def machine_scope_q(principal, action: str = authz.READ) -> Q | None:
+    """Which machines ``principal`` may ``action`` (``read``/``write``/``delete``), as a filter on ``Machine``:
+    ``None`` means every machine (a grant at the root), an empty ``Q(pk__in=[])`` none. The same decision as
+    ``authz.can`` on each machine's id, done in the database."""
+    found = Q(pk__in=[])
+    for scope in _machine_grant_scopes(principal, action):
+        if scope is None:
             return None
         part = Q(resource_group__subscription__subscription_id=ra._guid(scope.subscription))
         if scope.resource_group is not None:
             part &= Q(resource_group__name__iexact_ascii=scope.resource_group)
         if scope.machine is not None:
             part &= Q(name__iexact_ascii=scope.machine)
+        found |= part
+    return found
+
+
+class MachineGrantsBelowGroups(Exception):
+    """``principal`` holds a grant on single machines: what it may see is not a set of whole resource groups."""
+
+
+def machine_scope_groups_q(principal, action: str = authz.READ) -> Q | None:
+    """``machine_scope_q`` as a filter on ``ResourceGroup`` (the groups whose machines ``principal`` may ``action``),
+    for counts kept per group (``machines.fleet_counts``); ``None`` means every group. Raises
+    ``MachineGrantsBelowGroups`` when a grant names a single machine."""
+    found = Q(pk__in=[])
+    for scope in _machine_grant_scopes(principal, action):
+        if scope is None:
+            return None
+        if scope.machine is not None:
+            raise MachineGrantsBelowGroups(scope.machine)
+        part = Q(subscription__subscription_id=ra._guid(scope.subscription))
+        if scope.resource_group is not None:
+            part &= Q(name__iexact_ascii=scope.resource_group)
         found |= part
     return found
 

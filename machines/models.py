@@ -309,11 +309,15 @@ class HeartbeatNonce(models.Model):
 
 
 # Run commands and the ARM asynchronous operations of the goal-state channel (their own module: this one stays small).
+# The fleet's counts summary, kept by database triggers (its own module too).
+from machines.models_counts import FleetCount, FleetCountDelta  # noqa: E402
 from machines.models_operations import AsyncOperation, RunCommand  # noqa: E402
 
 __all__ = [
     "AsyncOperation",
     "Extension",
+    "FleetCount",
+    "FleetCountDelta",
     "HeartbeatNonce",
     "Machine",
     "MachineStatusEvent",

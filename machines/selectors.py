@@ -128,13 +128,14 @@ class MachinePageIds:
     """The ids of a filtered, ordered machine list, sliced one page at a time (what ``Paginator`` needs).
 
     Sorted by resource group, sorting the whole fleet across the join is the expensive part; instead the page is
-    read group by group: one GROUP BY gives each group's size, then only the groups the page touches are read,
-    each in name order. The result is the same as ``order_machines(..., "resource_group")``.
+    read group by group: each group's size (from the counts summary, else one GROUP BY), then only the groups the
+    page touches are read, each in name order. The result is the same as ``order_machines(..., "resource_group")``.
     """
 
-    def __init__(self, queryset: QuerySet[Machine], *, sort: str | None):
+    def __init__(self, queryset: QuerySet[Machine], *, sort: str | None, group_sizes: dict[int, int] | None = None):
         self.queryset = queryset
         self.sort = sort or ""
+        self.group_sizes = group_sizes  # each group's machines in ``queryset`` when known (machines.fleet_counts)
 
     def __getitem__(self, window: slice) -> list[int]:
         offset, stop = window.start or 0, window.stop
@@ -145,7 +146,10 @@ class MachinePageIds:
     def _by_group(self, offset: int, limit: int) -> list[int]:
         descending = self.sort.startswith("-")
         unordered = self.queryset.order_by()
-        sizes = dict(unordered.values("resource_group_id").annotate(n=Count("*")).values_list("resource_group_id", "n"))
+        sizes = self.group_sizes
+        if sizes is None:
+            by_group = unordered.values("resource_group_id").annotate(n=Count("*"))
+            sizes = dict(by_group.values_list("resource_group_id", "n"))
         group_order = ["-lower_name", "-pk"] if descending else ["lower_name", "pk"]
         groups = (
             ResourceGroup.objects.filter(pk__in=list(sizes))

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from arcportal.locks import once_per_period, sweep_period
 from arcportal.tasks import beat_liveness_record
+from machines.fleet_counts import fleet_counts_compact
 from machines.heartbeats import heartbeat_flush, heartbeat_nonces_purge
 from machines.services import async_operations_housekeeping, machine_status_sweep
 from machines.webhooks import WebhookDeliveryFailed, webhook_deliveries_requeue_stale, webhook_delivery_send
@@ -29,6 +30,8 @@ def machine_status_sweep_task() -> dict:
     now = timezone.now()
     result = machine_status_sweep(now=now)
     heartbeat_nonces_purge(now=now)
+    # The sweep wrote most of the counts summary's deltas (one per transition): fold them while nobody else does.
+    fleet_counts_compact()
     return result.transitions
 
 

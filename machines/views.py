@@ -25,7 +25,7 @@ from arcportal import authz
 from arcportal.exceptions import ApplicationError
 from arcportal.forms import parse_id
 from arcportal.htmx import is_partial
-from machines import governance, selectors, services
+from machines import fleet_counts, governance, selectors, services
 from machines import status as rules
 from machines.choices import OsType
 from machines.conf import status_thresholds
@@ -159,8 +159,10 @@ def _machine_list_context(request: HttpRequest, query: QueryDict, *, full_page: 
         context.update(filter_errors=errors, machines=[], counts=None, page=None, fleet_empty=False)
         return context, 400
     queryset = filterset.qs
-    counts = selectors.machine_status_counts(queryset=queryset, now=now)
-    ids = selectors.MachinePageIds(queryset, sort=filterset.form.cleaned_data.get("sort"))
+    listed = fleet_counts.machine_list_counts(filterset=filterset, principal=request.user, now=now)
+    counts = listed.counts
+    sort = filterset.form.cleaned_data.get("sort")
+    ids = selectors.MachinePageIds(queryset, sort=sort, group_sizes=listed.group_sizes)
     paginator = CountedPaginator(ids, settings.ARC_PORTAL_PAGE_SIZE, count=counts["total"])
     page = paginator.get_page(params.get("page"))
     machines = selectors.machines_by_ids_in_order(ids=page.object_list)
