@@ -39,6 +39,8 @@ ROLE_ASSIGNMENTS_READ = "Microsoft.Authorization/roleAssignments/read"
 ROLE_ASSIGNMENTS_WRITE = "Microsoft.Authorization/roleAssignments/write"
 ROLE_ASSIGNMENTS_DELETE = "Microsoft.Authorization/roleAssignments/delete"
 ROLE_DEFINITIONS_READ = "Microsoft.Authorization/roleDefinitions/read"
+MACHINES_WRITE = "Microsoft.HybridCompute/machines/write"
+RESOURCE_GROUPS_WRITE = "Microsoft.Resources/subscriptions/resourceGroups/write"
 
 OWNER = "Owner"
 CONTRIBUTOR = "Contributor"
@@ -281,13 +283,21 @@ def allows_anywhere(principal: Any, action: str) -> bool:
 def may_onboard(principal: Any) -> bool:
     """May ``principal`` open + Add and its Generate script wizard (403 otherwise, and its links are hidden)? Only
     with a role that writes machines somewhere: Owner, Contributor, the Azure Connected Machine roles; not Reader."""
-    return allows_anywhere(principal, "Microsoft.HybridCompute/machines/write")
+    return allows_anywhere(principal, MACHINES_WRITE)
 
 
 def may_manage_users(principal: Any) -> bool:
     """May ``principal`` open the Users page (403 otherwise, and its link is hidden)? Only with a role that assigns
     roles somewhere: Owner, User Access Administrator."""
     return allows_anywhere(principal, ROLE_ASSIGNMENTS_WRITE)
+
+
+def may_create_service_principal(principal: Any, scope: str) -> bool:
+    """May ``principal`` create a service principal holding a role at ``scope`` (the Service principals page, the
+    wizard's new at-scale principal)? It needs write at ``scope`` and, as Azure asks of every role assignment,
+    ``Microsoft.Authorization/roleAssignments/write`` there: Owner, not Contributor (whose principal could otherwise
+    be given a role its creator may not give)."""
+    return can(principal, WRITE, scope) and can(principal, ROLE_ASSIGNMENTS_WRITE, scope)
 
 
 def grant_allows(grant: Grant, action: str, scope: str) -> bool:

@@ -1,4 +1,7 @@
-"""Forms of the + Add → Generate script wizard: one per tab (Basics, Tags). Validation only, no saving."""
+"""Forms of the + Add → Generate script wizard: one per tab (Basics, Tags). Validation only, no saving.
+
+Basics offers and accepts only the scopes its user may use (``onboarding.wizard_scopes``): a subscription or group
+posted by hand that the user may not use is a field error, like any other invalid input, and nothing is written."""
 
 from __future__ import annotations
 
@@ -7,10 +10,10 @@ from django import forms
 from arcportal.arm import ids
 from arcportal.forms import GuardedForm
 from identity import selectors as identity_selectors
-from machines import selectors as machine_selectors
 from machines import validation
 from machines.regions import REGION_CHOICES
 from onboarding.scripts import OS_CHOICES, OS_LINUX, validate_guid, validate_proxy_url
+from onboarding.wizard_scopes import WizardScopes
 
 MODE_SINGLE = "single"
 MODE_SCALE = "scale"
@@ -34,7 +37,13 @@ def _run(check, *args):
 
 
 class BasicsForm(GuardedForm):
-    subscription = forms.ChoiceField(label="Subscription")
+    subscription = forms.ChoiceField(
+        label="Subscription",
+        error_messages={
+            "invalid_choice": "You may not onboard servers in the subscription '%(value)s', or it does not exist: "
+            "choose one from the list."
+        },
+    )
     resource_group_mode = forms.ChoiceField(
         label="Resource group",
         choices=[(RG_EXISTING, "Use an existing resource group"), (RG_NEW, "Create new")],
@@ -95,14 +104,15 @@ class BasicsForm(GuardedForm):
         "again.",
     )
 
-    def __init__(self, *args, mode: str = MODE_SINGLE, **kwargs):
+    def __init__(self, *args, user=None, mode: str = MODE_SINGLE, **kwargs):
         super().__init__(*args, **kwargs)
         self.mode = mode
-        self.subscriptions = list(machine_selectors.subscription_list())
+        self.scopes = WizardScopes(user)
+        self.subscriptions = self.scopes.subscriptions
         self.fields["subscription"].choices = [(str(s.subscription_id), s.display_name) for s in self.subscriptions]
         if self.subscriptions:
             self.fields["subscription"].initial = str(self.subscriptions[0].subscription_id)
-        groups = list(machine_selectors.resource_group_list())
+        groups = self.scopes.groups
         self.resource_groups = groups
         self.fields["resource_group"].widget = forms.Select(
             choices=[("", "Select a resource group")]
@@ -113,6 +123,9 @@ class BasicsForm(GuardedForm):
         )
         if not groups:
             self.fields["resource_group_mode"].initial = RG_NEW
+        if not self.scopes.offers_new_group:  # not offered; posted anyway, clean() says why it is refused
+            self.fields["resource_group_mode"].widget.choices = [(RG_EXISTING, "Use an existing resource group")]
+            self.fields["resource_group_mode"].initial = RG_EXISTING
         self.principals = list(identity_selectors.service_principal_list_usable()) if mode == MODE_SCALE else []
         self.fields["service_principal"].choices = [("", "Select a service principal")] + [
             (str(p.client_id), f"{p.display_name} ({p.client_id})") for p in self.principals
@@ -120,6 +133,10 @@ class BasicsForm(GuardedForm):
         if mode == MODE_SCALE:
             self.fields["sp_mode"].required = True
             self.fields["sp_mode"].initial = SP_EXISTING if self.principals else SP_NEW
+            if not self.scopes.offers_new_service_principal:  # not offered; posted anyway, refused in clean()
+                sp_field = self.fields["sp_mode"]
+                sp_field.widget.choices = [choice for choice in sp_field.choices if choice[0] != SP_NEW]
+                sp_field.initial = SP_EXISTING if self.principals else SP_MANUAL
         else:
             for name in self.scale_field_names():
                 del self.fields[name]
@@ -154,21 +171,18 @@ class BasicsForm(GuardedForm):
         subscription = cleaned.get("subscription")
         if cleaned.get("resource_group_mode") == RG_NEW:
             name = (cleaned.get("new_resource_group") or "").strip()
-            try:
-                validation.validate_resource_group_name(name)
-            except ValueError as exc:
-                self.add_error("new_resource_group", str(exc))
+            refusal = subscription and self.scopes.refusal_new_group(subscription)
+            if refusal:  # before the name is looked at: a refusal says nothing of which groups exist
+                self.add_error("new_resource_group", refusal)
             else:
-                cleaned["new_resource_group"] = name
-                if subscription and self._group_named(subscription, name, fold=True):
-                    self.add_error(
-                        "new_resource_group",
-                        f"A resource group named '{name}' already exists: choose it under existing resource groups.",
-                    )
+                self._clean_new_group(cleaned, subscription, name)
         elif cleaned.get("resource_group_mode") == RG_EXISTING:
             name = cleaned.get("resource_group") or ""
+            refusal = subscription and name and self.scopes.refusal_existing_group(subscription, name)
             if not name:
                 self.add_error("resource_group", "Select a resource group, or create a new one.")
+            elif refusal:
+                self.add_error("resource_group", refusal)
             elif subscription and self._group_named(subscription, name) is None:
                 self.add_error("resource_group", f"The resource group '{name}' is not in this subscription.")
         if self.mode == MODE_SCALE:
@@ -177,6 +191,19 @@ class BasicsForm(GuardedForm):
         if "\x00" in secret:
             self.add_error("service_principal_secret", "The secret can't contain a NUL character.")
         return cleaned
+
+    def _clean_new_group(self, cleaned, subscription, name: str) -> None:
+        try:
+            validation.validate_resource_group_name(name)
+        except ValueError as exc:
+            self.add_error("new_resource_group", str(exc))
+            return
+        cleaned["new_resource_group"] = name
+        if subscription and self._group_named(subscription, name, fold=True):
+            self.add_error(
+                "new_resource_group",
+                f"A resource group named '{name}' already exists: choose it under existing resource groups.",
+            )
 
     def _clean_service_principal(self, cleaned) -> None:
         sp_mode = cleaned.get("sp_mode")
@@ -189,6 +216,11 @@ class BasicsForm(GuardedForm):
             if not name:
                 self.add_error("new_service_principal_name", "Enter a name for the new service principal.")
             cleaned["new_service_principal_name"] = name
+            subscription, (group_field, group) = cleaned.get("subscription"), self._posted_group(cleaned)
+            if subscription and group and not self.has_error(group_field):
+                refusal = self.scopes.refusal_service_principal(subscription, group)
+                if refusal:
+                    self.add_error("new_service_principal_name", refusal)
         elif sp_mode == SP_MANUAL:
             try:
                 cleaned["service_principal_id"] = validate_guid(
@@ -197,11 +229,18 @@ class BasicsForm(GuardedForm):
             except ValueError as exc:
                 self.add_error("service_principal_id", str(exc))
 
+    @staticmethod
+    def _posted_group(cleaned) -> tuple[str, str]:
+        """The field naming the resource group the script is for (new or existing), and its value."""
+        field = "new_resource_group" if cleaned.get("resource_group_mode") == RG_NEW else "resource_group"
+        return field, (cleaned.get(field) or "").strip()
+
     def _group_named(self, subscription, name: str, *, fold: bool = False):
-        """The group of ``subscription`` called ``name`` among those this form listed (no query: the subscriptions
-        and groups are read once per request, in ``__init__``); ``fold`` compares names as ARM does."""
+        """The group of ``subscription`` called ``name`` (no query: the subscriptions and groups are read once per
+        request, in ``__init__``); ``fold`` compares names as ARM does. Every group counts here, also those the user
+        may not use (a new group must not take an existing name): whether one may be used is decided before."""
         key = ids.fold_name(name) if fold else name
-        for group in self.resource_groups:
+        for group in self.scopes.all_groups:
             if group.subscription_id == subscription.pk and (ids.fold_name(group.name) if fold else group.name) == key:
                 return group
         return None

@@ -1,7 +1,8 @@
 """Portal pages of onboarding: + Add, the Generate script wizard (its flow is ``onboarding.wizard``), and the
 onboarding errors list. No page of the wizard may be cached (``never_cache``): a new service principal's secret is in
 the script of the response that created it. + Add and the wizard answer 403 unless ``arcportal.authz.may_onboard``
-(the rule that also hides their links).
+(the rule that also hides their links); inside the wizard each subscription and resource group is decided on its own
+(``onboarding.wizard_scopes``), and a refusal is a form error (400) like any other invalid input.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def onboarding_generate(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         wizard.post()
     template = "onboarding/partials/wizard_form.html" if is_partial(request) else "onboarding/wizard.html"
-    return render(request, template, wizard.context())
+    return render(request, template, wizard.context(), status=wizard.status)
 
 
 @require_GET

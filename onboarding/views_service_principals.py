@@ -83,8 +83,8 @@ def service_principal_list(request: HttpRequest) -> HttpResponse:
     form = ServicePrincipalCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         scope = form.cleaned_data["scope"]
-        if not authz.can(request.user, authz.WRITE, scope):
-            raise PermissionDenied("You may not create service principals for this scope.")
+        if not authz.may_create_service_principal(request.user, scope):
+            raise PermissionDenied("You may not create service principals for this scope (it assigns them a role).")
         try:
             created = sp_services.service_principal_create(
                 display_name=form.cleaned_data["display_name"],

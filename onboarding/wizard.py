@@ -78,7 +78,7 @@ class Wizard:
         self.request = request
         self.mode = mode if mode in TITLES else MODE_SINGLE
         self.data = request.POST.copy() if request.method == "POST" else None
-        self.basics = BasicsForm(self.data, mode=self.mode)
+        self.basics = BasicsForm(self.data, user=request.user, mode=self.mode)
         self.tags = TagsForm(self.data) if self.data is not None else TagsForm()
         self.step = BASICS
         self.show_errors: set[str] = set()
@@ -182,6 +182,12 @@ class Wizard:
             data["service_principal"] = generated.options.service_principal_id
 
     # --- what the page shows ---------------------------------------------------------------------------------
+
+    @property
+    def status(self) -> int:
+        """400 when the page shows errors (invalid input, a scope the user may not use, a refused generation),
+        like every other form of the portal; the form swaps a 400 in (``hx-on::before-swap``)."""
+        return 400 if self.show_errors else 200
 
     def carried(self) -> list[tuple[str, str]]:
         """The posted fields that the shown tab does not render, as hidden inputs."""
