@@ -67,6 +67,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--web-workers", type=int, default=2, help="granian processes per node (default 2)")
     parser.add_argument("--web-threads", type=int, default=4, help="threads per process (default 4)")
     parser.add_argument("--concurrency", type=int, default=256, help="the simulator's requests in flight at most")
+    parser.add_argument(
+        "--database-machines",
+        type=int,
+        default=0,
+        help="fill the database up to this many machines (the rest seeded set-wise, in their own group, with the "
+        "blade bench's mix of statuses and two tags each, never heartbeating): a short interval then has the rate "
+        "of a big fleet with the table of one (the run must end within the Offline threshold, 25 minutes)",
+    )
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args(argv)
     args.sizes = [int(x) for x in args.machines.split(",") if x.strip()]
@@ -145,6 +153,28 @@ class Installation:
         }
 
 
+PAD = """
+import sys
+sys.path.insert(0, "bench")
+from django.utils import timezone
+from identity.services import tenant_ensure
+from list_page import seed_postgresql
+from machines.models import ResourceGroup
+from machines.services import subscription_ensure_default
+group = ResourceGroup.objects.create(
+    subscription=subscription_ensure_default(tenant=tenant_ensure()), name="bench-padding", location="westeurope"
+)
+seed_postgresql({count}, [group.pk], timezone.now())
+"""
+
+
+def pad_database(portal: Portal, count: int) -> None:
+    """``count`` machines more in the database (``bench/list_page.py``'s set-wise seed), before the fleet starts."""
+    started = time.time()
+    portal.manage("shell", "-c", PAD.format(count=int(count)))
+    print(f"  the database holds {count:,} machines more (seeded in {time.time() - started:.0f} s)", flush=True)
+
+
 def children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -158,6 +188,8 @@ def run_size(args, size: int) -> dict:
     try:
         portal.manage("migrate", "--no-input", "--verbosity", "0")
         portal.manage("bootstrap")
+        if args.database_machines > size:
+            pad_database(portal, args.database_machines - size)
         installation = Installation(portal, args, size)
         installation.start()
         command = [sys.executable, "manage.py", "simulate_fleet", "--machines", str(size)]
@@ -277,7 +309,9 @@ def write_docs(args, results, verdict, facts) -> None:
         DOCS_BEGIN,
         "",
         f"Run of {stamp}, commit {commit.stdout.strip()}: heartbeat every {args.interval} s, a "
-        f"{args.minutes:g}-minute window after the fleet had onboarded. {verdict}.",
+        f"{args.minutes:g}-minute window after the fleet had onboarded"
+        + (f", the database holding {args.database_machines:,} machines" if args.database_machines else "")
+        + f". {verdict}.",
         "",
         "| machines | heartbeats/s | sent / accepted / rejected / lost | round trip p50 / p99 / max | slot wait p99 "
         "| portal CPUs (ms per heartbeat) | simulator CPUs | box busy | goal |",

@@ -233,3 +233,25 @@ def test_the_summary_answers_the_blade_and_a_name_search_or_a_grant_on_one_machi
     assert "machines_fleetcount" in tables_read(owner, {"tag": "env=prod", "os": "linux"})
     assert "machines_fleetcount" not in tables_read(owner, {"q": "server"})
     assert "machines_fleetcount" not in tables_read(one, {})
+
+
+def test_a_sweep_far_behind_counts_with_count_instead(fleet, django_user_model, monkeypatch):
+    from machines import fleet_counts
+    from tests.conftest import grant_owner_everywhere
+
+    owner = django_user_model.objects.create_user(username="owner", password="pw-owner-123")
+    grant_owner_everywhere(owner)
+    owner = user_with_grants(owner)
+    now, thresholds = fleet["now"], status_thresholds()
+    derived = {m.pk: derive_status(last_heartbeat_at=m.last_heartbeat_at, now=now, thresholds=thresholds)
+               for m in Machine.objects.all()}  # fmt: skip
+    drifted = [m for m in Machine.objects.all() if m.status != derived[m.pk]]
+    assert len(drifted) > 3  # the fleet's recorded statuses are random
+    filterset = MachineFilterSet({}, queryset=Machine.objects.all(), now=now)
+    assert filterset.is_valid()
+    monkeypatch.setattr(fleet_counts, "DRIFT_LIMIT", 3)
+    with pytest.raises(fleet_counts.TooMuchDrift):
+        counts_by_group(CountScope(), now=now, thresholds=thresholds)
+    listed = machine_list_counts(filterset=filterset, principal=owner, now=now)
+    assert listed.counts == machine_status_counts(queryset=filterset.qs, now=now) and listed.group_sizes is None
+    assert listed.counts["total"] == Machine.objects.count()
