@@ -292,12 +292,33 @@ def may_manage_users(principal: Any) -> bool:
     return allows_anywhere(principal, ROLE_ASSIGNMENTS_WRITE)
 
 
+def may_read_service_principal(principal: Any, scope: str) -> bool:
+    """May ``principal`` see a service principal holding a role at ``scope`` (listed on the Service principals page;
+    its revoke URL answers 404 otherwise)? What it shows is a role assignment, so it needs what reading those needs:
+    ``Microsoft.Authorization/roleAssignments/read`` at ``scope`` (every role's ``*/read``: Reader and up; not the
+    machine-only Azure Connected Machine roles)."""
+    return can(principal, ROLE_ASSIGNMENTS_READ, scope)
+
+
 def may_create_service_principal(principal: Any, scope: str) -> bool:
     """May ``principal`` create a service principal holding a role at ``scope`` (the Service principals page, the
     wizard's new at-scale principal)? It needs write at ``scope`` and, as Azure asks of every role assignment,
     ``Microsoft.Authorization/roleAssignments/write`` there: Owner, not Contributor (whose principal could otherwise
     be given a role its creator may not give)."""
-    return can(principal, WRITE, scope) and can(principal, ROLE_ASSIGNMENTS_WRITE, scope)
+    return _may_change_role_holder(principal, ROLE_ASSIGNMENTS_WRITE, scope)
+
+
+def may_revoke_service_principal(principal: Any, scope: str) -> bool:
+    """May ``principal`` revoke a service principal holding a role at ``scope``? The same rule as creating one, with
+    Azure's action for taking a role away, ``Microsoft.Authorization/roleAssignments/delete``: Owner, not
+    Contributor (which could otherwise cut off a principal an Owner made)."""
+    return _may_change_role_holder(principal, ROLE_ASSIGNMENTS_DELETE, scope)
+
+
+def _may_change_role_holder(principal: Any, role_assignments_action: str, scope: str) -> bool:
+    """The one rule for creating or revoking a principal that holds a role at ``scope``: write there, and the
+    role-assignment action (``…/roleAssignments/write`` to give the role, ``…/delete`` to take it away)."""
+    return can(principal, WRITE, scope) and can(principal, role_assignments_action, scope)
 
 
 def grant_allows(grant: Grant, action: str, scope: str) -> bool:

@@ -210,7 +210,10 @@ def test_portal_page_requires_login(client, subscription):
 
 
 def test_portal_form_errors_create_nothing(subscription, portal_client):
-    response = portal_client.post("/portal/serviceprincipals", {"display_name": "", "role": "God", "scope": "/x"})
-    assert response.status_code == 200
-    assert not ServicePrincipal.objects.exists()
+    form = {"display_name": "", "role": "God", "scope": subscription.arm_id}
+    response = portal_client.post("/portal/serviceprincipals", form)
+    assert response.status_code == 400
     assert response.context["form"].errors
+    # A scope nobody may create at (not a subscription or group) is refused before the form is looked at.
+    assert portal_client.post("/portal/serviceprincipals", {**form, "scope": "/x"}).status_code == 403
+    assert not ServicePrincipal.objects.exists()
