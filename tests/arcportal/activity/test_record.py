@@ -123,3 +123,29 @@ def test_beat_purges_events_past_the_retention(settings):
     assert list(ActivityEvent.objects.values_list("pk", flat=True)) == [kept.pk]
     entry = project_settings.CELERY_BEAT_SCHEDULE["activity-log-purge"]
     assert entry["task"] == "arcportal.activity.tasks.activity_purge_task"
+
+
+def test_the_bulk_writer_stores_what_record_stores_on_every_database():
+    """``activity_record_many`` (the sweep's: ``COPY`` on PostgreSQL, a bulk INSERT elsewhere) against ``record``."""
+    from arcportal.activity.services import _many_values, activity_record_many
+
+    at = timezone.now() - timedelta(minutes=3)
+    fields = {
+        "operation": "Microsoft.HybridCompute/machines/status/action",
+        "status": "Succeeded",
+        "resource_id": MACHINE,
+        "caller": "Microsoft.HybridCompute",
+        "level": "Warning",
+        "properties": {"fromStatus": "Connected", "toStatus": "Disconnected", "reason": 'it\'s \\ \t "quiet"'},
+    }
+    single = record(**fields)
+    assert activity_record_many([{**fields, "at": at}, {**fields, "at": at}]) == 2
+    written = list(ActivityEvent.objects.exclude(pk=single.pk).order_by("pk"))
+    assert len(written) == 2 and written[0].event_data_id != written[1].event_data_id
+    names = {f.name for f in ActivityEvent._meta.concrete_fields if not f.primary_key}
+    assert set(_many_values({**fields, "at": at})) == names  # every column, no more
+    single.refresh_from_db()
+    for row in written:
+        for name in names - {"event_data_id", "operation_id", "event_timestamp"}:
+            assert getattr(row, name) == getattr(single, name), name
+        assert row.event_timestamp == at
