@@ -311,7 +311,7 @@ def write_docs(args, results, verdict, facts) -> None:
         f"Run of {stamp}, commit {commit.stdout.strip()}: heartbeat every {args.interval} s, a "
         f"{args.minutes:g}-minute window after the fleet had onboarded"
         + (f", the database holding {args.database_machines:,} machines" if args.database_machines else "")
-        + f". {verdict}.",
+        + f". {verdict[:1].upper()}{verdict[1:]}.",
         "",
         "| machines | heartbeats/s | sent / accepted / rejected / lost | round trip p50 / p99 / max | slot wait p99 "
         "| portal CPUs (ms per heartbeat) | simulator CPUs | box busy | goal |",

@@ -7,8 +7,8 @@ with one ``INSERT … SELECT generate_series``, then for 1,000 and for 100,000 d
 
 * ``machine_status_sweep(now=…)`` — the product code: three steps, chunks of ``SWEEP_CHUNK`` rows, each chunk one
   CTE statement in its own transaction (claim ``FOR UPDATE SKIP LOCKED`` → UPDATE → INSERT events);
-* the baseline: one hand-written statement, ``UPDATE … RETURNING`` feeding one ``INSERT`` of the events, for the
-  only step that has work (Connected → Disconnected), in one transaction.
+* the baseline: one hand-written statement, ``UPDATE … RETURNING`` feeding one ``INSERT`` of the events and one of
+  the activity-log events, for the only step that has work (Connected → Disconnected), in one transaction.
 
 Before each run the previous run's transitions are undone and the table is vacuumed/analysed, so both see the
 same table. Figures are printed (median of ``--repeat`` runs), never asserted; ``--write-docs`` puts them in
@@ -48,6 +48,37 @@ WITH upd AS (
 )
 INSERT INTO machines_machinestatusevent (machine_id, from_status, to_status, at, reason, recorded_at)
 SELECT id, from_status, 'Disconnected', at, 'Status sweep', now() FROM upd
+"""
+
+# The same, plus what the product also writes per transition since issue 13: the activity-log event
+# (machines/activity.py: category ResourceHealth, caller Microsoft.HybridCompute, filed under the machine's id).
+BASELINE_WITH_ACTIVITY_SQL = """
+WITH upd AS (
+    UPDATE machines_machine AS m
+       SET status = 'Disconnected', last_status_change = m.last_heartbeat_at + %(offline)s::interval
+      FROM machines_machine AS old
+     WHERE old.id = m.id
+       AND m.status IN ('AwaitingConnection', 'Connected')
+       AND m.last_heartbeat_at < %(cutoff)s
+ RETURNING m.id, old.status AS from_status, m.last_status_change AS at, m.resource_group_id, m.name
+), events AS (
+    INSERT INTO machines_machinestatusevent (machine_id, from_status, to_status, at, reason, recorded_at)
+    SELECT id, from_status, 'Disconnected', at, 'Status sweep', now() FROM upd
+), named AS (
+    SELECT upd.*, s.subscription_id::text AS sub, g.name AS group_name,
+           '/subscriptions/' || s.subscription_id::text || '/resourceGroups/' || g.name
+           || '/providers/Microsoft.HybridCompute/machines/' || upd.name AS rid
+      FROM upd JOIN machines_resourcegroup AS g ON g.id = upd.resource_group_id
+      JOIN machines_subscription AS s ON s.id = g.subscription_id
+)
+INSERT INTO activity_activityevent (event_data_id, operation_id, event_timestamp, operation_name, status, level,
+    category, caller, caller_ip, correlation_id, resource_id, resource_key, subscription_id, resource_group,
+    resource_provider, resource_type, properties, error)
+SELECT gen_random_uuid(), gen_random_uuid(), at, 'Microsoft.HybridCompute/machines/status/action', 'Succeeded',
+       'Warning', 'ResourceHealth', 'Microsoft.HybridCompute', '', '', rid, lower(rid), lower(sub), lower(group_name),
+       'microsoft.hybridcompute', 'microsoft.hybridcompute/machines',
+       jsonb_build_object('fromStatus', from_status, 'toStatus', 'Disconnected', 'reason', 'Status sweep'), NULL
+  FROM named
 """
 
 
@@ -129,7 +160,7 @@ def reset(cursor) -> None:
     cursor.execute(
         "UPDATE machines_machine SET status = 'Connected', last_status_change = NULL WHERE status <> 'Connected'"
     )
-    cursor.execute("TRUNCATE machines_machinestatusevent, machines_webhookdelivery")
+    cursor.execute("TRUNCATE machines_machinestatusevent, machines_webhookdelivery, activity_activityevent")
     fleet_counts_compact()
 
 
@@ -198,7 +229,7 @@ def run(args, tqdm) -> None:
                         done = result.total
                     else:
                         with transaction.atomic(), connection.cursor() as cursor:
-                            cursor.execute(BASELINE_SQL, {"offline": OFFLINE, "cutoff": cutoff})
+                            cursor.execute(BASELINE_WITH_ACTIVITY_SQL, {"offline": OFFLINE, "cutoff": cutoff})
                             done = cursor.rowcount
                     timings[kind].append(time.perf_counter() - t0)
                     if kind == "sweep":  # what the sweep task does next: fold the counts summary's deltas
@@ -208,8 +239,11 @@ def run(args, tqdm) -> None:
                     with connection.cursor() as cursor:
                         cursor.execute("SELECT count(*) FROM machines_machinestatusevent")
                         events = cursor.fetchone()[0]
-                    if done != due or events != due:
-                        sys.exit(f"{kind} recorded {done} transitions / {events} events, expected {due}")
+                        cursor.execute("SELECT count(*) FROM activity_activityevent")
+                        activity = cursor.fetchone()[0]
+                    if done != due or events != due or activity != due:
+                        sys.exit(f"{kind} recorded {done} transitions / {events} events / {activity} activity events,"
+                                 f" expected {due}")  # fmt: skip
                     progress.update(1)
             sweep_s, sql_s = statistics.median(timings["sweep"]), statistics.median(timings["sql"])
             results.append((due, sweep_s, sql_s, statistics.median(timings["fold"])))
@@ -285,7 +319,8 @@ def wal_per_chunk(connection, transaction, tqdm) -> str:
     sweep_fig, sql_fig = figures["sweep chunk"], figures["hand-written SQL"]
     return "\n".join(
         [
-            f"Work per {SWEEP_CHUNK:,} transitions (EXPLAIN ANALYZE, WAL, BUFFERS; independent of machine load):",
+            f"Work per {SWEEP_CHUNK:,} transitions of the status statement alone, without the activity events (EXPLAIN"
+            " ANALYZE, WAL, BUFFERS; independent of machine load):",
             "",
             "| statement | WAL records | WAL bytes | buffers touched |",
             "|---|---:|---:|---:|",
@@ -307,9 +342,10 @@ def write_docs(facts: dict[str, str], table: str, args, seed_seconds: float) -> 
 PostgreSQL table with two tags each (seeded with `INSERT … SELECT generate_series` in {seed_seconds:.0f} s, the counts
 summary's triggers included: each transition writes 2 × (1 + 2) delta rows), the sweep moving
 *n* of them Connected → Disconnected, against one hand-written statement doing the same work (`UPDATE … RETURNING`
-feeding one `INSERT` of the events, one transaction). The sweep also runs its six other steps (nothing
-due) and commits every {SWEEP_CHUNK:,} rows. Median of {args.repeat} runs; the table is vacuumed before each run. The
-last column is what the sweep task does after the sweep: fold the summary's deltas (`fleet_counts_compact`).
+feeding one `INSERT` of the status events and one of the activity-log events, one transaction). The sweep also
+runs its six other steps (nothing due) and commits every {SWEEP_CHUNK:,} rows. Median of {args.repeat} runs; the
+table is vacuumed before each run. The last column is what the sweep task does after the sweep: fold the summary's
+deltas (`fleet_counts_compact`).
 
 {table}
 
