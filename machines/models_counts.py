@@ -14,8 +14,8 @@ from django.db import models
 DIMENSIONS = ("resource_group_id", "location", "os_name", "status", "tag_key", "tag_value")
 
 
-class FleetCount(models.Model):
-    """The folded summary: ``count`` machines (or tags) with these dimensions, as of the last compaction."""
+class FleetDimensions(models.Model):
+    """What a count is kept by (``DIMENSIONS``), shared by the folded rows and the deltas."""
 
     resource_group_id = models.BigIntegerField()
     location = models.CharField(max_length=40)
@@ -23,6 +23,14 @@ class FleetCount(models.Model):
     status = models.CharField(max_length=20)
     tag_key = models.CharField(max_length=512)
     tag_value = models.CharField(max_length=256)
+
+    class Meta:
+        abstract = True
+
+
+class FleetCount(FleetDimensions):
+    """The folded summary: ``count`` machines (or tags) with these dimensions, as of the last compaction."""
+
     count = models.BigIntegerField()
 
     class Meta:
@@ -33,16 +41,10 @@ class FleetCount(models.Model):
         return f"{self.resource_group_id}/{self.location}/{self.os_name}/{self.status}/{self.tag_key}: {self.count}"
 
 
-class FleetCountDelta(models.Model):
+class FleetCountDelta(FleetDimensions):
     """A change not yet folded into ``FleetCount`` (appended by the triggers; no row is ever updated, so writers
     never wait on each other here)."""
 
-    resource_group_id = models.BigIntegerField()
-    location = models.CharField(max_length=40)
-    os_name = models.CharField(max_length=20)
-    status = models.CharField(max_length=20)
-    tag_key = models.CharField(max_length=512)
-    tag_value = models.CharField(max_length=256)
     delta = models.IntegerField()
 
     class Meta:
