@@ -271,6 +271,8 @@ ARC_HEARTBEAT_FLUSH_SECONDS = env.float("ARC_HEARTBEAT_FLUSH_SECONDS", default=2
 # The heartbeat endpoint's one query runs as a prepared statement on PostgreSQL; off behind a transaction-pooling
 # proxy that cannot keep prepared statements (PgBouncer before 1.21).
 ARC_HEARTBEAT_PREPARED_STATEMENTS = env.bool("ARC_HEARTBEAT_PREPARED_STATEMENTS", default=True)
+# PostgreSQL's JIT compiler, off for the portal's sessions by default (arcportal/database.py, docs/decisions.md 126).
+ARC_POSTGRES_JIT = env.bool("ARC_POSTGRES_JIT", default=False)
 if ARC_HEARTBEAT_PREPARED_STATEMENTS and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django connects with prepare_threshold=None, which makes psycopg ignore even an explicit prepare=True. A
     # threshold never reached means: prepare only what a cursor asks for (the heartbeat query); Django's own cursors

@@ -22,6 +22,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.db.models import Q, Sum, Value
 from django.db.models.functions import Lower
@@ -71,7 +72,10 @@ def drifted_ranges(*, now: datetime, thresholds: StatusThresholds) -> list[tuple
     """The machines whose recorded status is not the one derived at ``now``, as (recorded status, heartbeat
     condition, parameters): per recorded status, the heartbeat ranges outside its own — the sweep's due rows."""
     cutoffs = status_cutoffs(now=now, thresholds=thresholds)
-    connected_since, expired_before = cutoffs.connected_since, cutoffs.expired_before
+    # As the ORM passes a datetime (SQLite compares the stored text: an aware value's "+00:00" would shift the
+    # boundaries).
+    adapt = connection.ops.adapt_datetimefield_value
+    connected_since, expired_before = adapt(cutoffs.connected_since), adapt(cutoffs.expired_before)
     never = ("last_heartbeat_at IS NULL", [])
     return [
         (rules.AWAITING, "last_heartbeat_at IS NOT NULL", []),
@@ -85,7 +89,7 @@ def drifted_ranges(*, now: datetime, thresholds: StatusThresholds) -> list[tuple
     ]
 
 
-def _drifted_sql(scope: CountScope, group_ids: list[int] | None, *, now: datetime, thresholds: StatusThresholds):
+def _drifted_sql(scope: CountScope, groups: tuple[str, tuple] | None, *, now: datetime, thresholds: StatusThresholds):
     """``WITH`` clauses naming ``drifted`` (every machine the sweep has still to move, at most ``DRIFT_LIMIT + 1``
     per range) and ``matching`` (those within ``scope``). Each range is its own ``ORDER BY … LIMIT`` walk of the
     ``(status, last_heartbeat_at)`` index, so the plan cannot trade it for a scan of another index or of the table
@@ -101,9 +105,9 @@ def _drifted_sql(scope: CountScope, group_ids: list[int] | None, *, now: datetim
         )
         params += [status, *values]
     where, where_params = ["1 = 1"], []
-    if group_ids is not None:
-        where.append(f"resource_group_id IN ({', '.join(['%s'] * len(group_ids))})")
-        where_params += group_ids
+    if groups is not None:
+        where.append(f"resource_group_id IN ({groups[0]})")
+        where_params += groups[1]
     if scope.location:
         where.append("location = %s")
         where_params.append(scope.location)
@@ -124,7 +128,7 @@ def _drifted_sql(scope: CountScope, group_ids: list[int] | None, *, now: datetim
     return sql, params + where_params
 
 
-def _summary_q(scope: CountScope, group_ids: list[int] | None) -> Q:
+def _summary_q(scope: CountScope, group_ids) -> Q:
     q = Q() if group_ids is None else Q(resource_group_id__in=group_ids)
     if scope.location:
         q &= Q(location=scope.location)
@@ -144,21 +148,24 @@ class TooMuchDrift(Exception):
 def counts_by_group(scope: CountScope, *, now: datetime, thresholds: StatusThresholds) -> dict[int, dict[str, int]]:
     """Per resource group id, the machines in ``scope`` per status derived at ``now`` (groups with none left out).
     Raises ``TooMuchDrift`` when the sweep is far behind."""
-    group_ids = None
-    if scope.groups is not None:
-        group_ids = list(ResourceGroup.objects.filter(scope.groups).values_list("pk", flat=True))
-        if not group_ids:
+    group_ids, groups = None, None
+    if scope.groups is not None:  # a subquery, not a round trip of its own
+        group_ids = ResourceGroup.objects.filter(scope.groups).order_by().values("pk")
+        try:
+            groups = group_ids.query.sql_with_params()
+        except EmptyResultSet:  # no group at all (a user with no grant)
             return {}
     where = _summary_q(scope, group_ids)
     folded = FleetCount.objects.filter(where).values_list("resource_group_id", "status").annotate(n=Sum("count"))
     pending = FleetCountDelta.objects.filter(where).values_list("resource_group_id", "status").annotate(n=Sum("delta"))
     folded_sql, folded_params = folded.order_by().query.sql_with_params()
     pending_sql, pending_params = pending.order_by().query.sql_with_params()
-    drifted_sql, drifted_params = _drifted_sql(scope, group_ids, now=now, thresholds=thresholds)
+    drifted_sql, drifted_params = _drifted_sql(scope, groups, now=now, thresholds=thresholds)
     cutoffs = status_cutoffs(now=now, thresholds=thresholds)
     derived = "CASE WHEN last_heartbeat_at IS NULL THEN %s WHEN last_heartbeat_at >= %s THEN %s"
     derived += " WHEN last_heartbeat_at >= %s THEN %s ELSE %s END"
-    derived_params = [rules.AWAITING, cutoffs.connected_since, rules.CONNECTED, cutoffs.expired_before,
+    adapt = connection.ops.adapt_datetimefield_value
+    derived_params = [rules.AWAITING, adapt(cutoffs.connected_since), rules.CONNECTED, adapt(cutoffs.expired_before),
                       rules.DISCONNECTED, rules.EXPIRED]  # fmt: skip
     # One statement, one snapshot: the folded rows, the deltas, and the drifted machines out of their recorded status
     # and into their derived one.
@@ -168,11 +175,9 @@ def counts_by_group(scope: CountScope, *, now: datetime, thresholds: StatusThres
         f" UNION ALL SELECT resource_group_id, {derived}, COUNT(*) FROM matching GROUP BY resource_group_id, 2"
         " UNION ALL SELECT NULL, NULL, COUNT(*) FROM drifted"  # the one row without a group: how many were read
     )
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # The estimate counts each range's LIMIT in full, above jit_above_cost: PostgreSQL would spend ~50 ms
-            # compiling a statement that runs in a few (measured at 1,000,000 machines, docs/performance.md).
-            cursor.execute("SET LOCAL jit = off")
+    # (Its estimate counts each range's LIMIT in full: with PostgreSQL's JIT on, ~50 ms would go to compiling a
+    # statement that runs in a few — the portal's sessions run without it, arcportal/database.py.)
+    with connection.cursor() as cursor:
         cursor.execute(sql, [*drifted_params, *folded_params, *pending_params, *derived_params])
         rows = cursor.fetchall()
     read = sum(int(n) for group_id, _, n in rows if group_id is None)
