@@ -36,23 +36,8 @@ OFFLINE = timedelta(seconds=1500)
 # machines 1..n are older than the offline threshold and every other one is fresh.
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 
-BASELINE_SQL = """
-WITH upd AS (
-    UPDATE machines_machine AS m
-       SET status = 'Disconnected', last_status_change = m.last_heartbeat_at + %(offline)s::interval
-      FROM machines_machine AS old
-     WHERE old.id = m.id
-       AND m.status IN ('AwaitingConnection', 'Connected')
-       AND m.last_heartbeat_at < %(cutoff)s
- RETURNING m.id, old.status AS from_status, m.last_status_change AS at
-)
-INSERT INTO machines_machinestatusevent (machine_id, from_status, to_status, at, reason, recorded_at)
-SELECT id, from_status, 'Disconnected', at, 'Status sweep', now() FROM upd
-"""
-
-# The same, plus what the product also writes per transition since issue 13: the activity-log event
-# (machines/activity.py: category ResourceHealth, caller Microsoft.HybridCompute, filed under the machine's id).
-BASELINE_WITH_ACTIVITY_SQL = """
+# The status change of the due machines, as one CTE (the RETURNING list carries what the activity events need).
+_UPDATE_DUE = """
 WITH upd AS (
     UPDATE machines_machine AS m
        SET status = 'Disconnected', last_status_change = m.last_heartbeat_at + %(offline)s::interval
@@ -61,9 +46,20 @@ WITH upd AS (
        AND m.status IN ('AwaitingConnection', 'Connected')
        AND m.last_heartbeat_at < %(cutoff)s
  RETURNING m.id, old.status AS from_status, m.last_status_change AS at, m.resource_group_id, m.name
-), events AS (
-    INSERT INTO machines_machinestatusevent (machine_id, from_status, to_status, at, reason, recorded_at)
-    SELECT id, from_status, 'Disconnected', at, 'Status sweep', now() FROM upd
+)"""
+_INSERT_EVENTS = """
+INSERT INTO machines_machinestatusevent (machine_id, from_status, to_status, at, reason, recorded_at)
+SELECT id, from_status, 'Disconnected', at, 'Status sweep', now() FROM upd"""
+
+BASELINE_SQL = _UPDATE_DUE + _INSERT_EVENTS + "\n"
+
+# The same, plus what the product also writes per transition since issue 13: the activity-log event
+# (machines/activity.py: category ResourceHealth, caller Microsoft.HybridCompute, filed under the machine's id).
+BASELINE_WITH_ACTIVITY_SQL = (
+    _UPDATE_DUE  # noqa: S608 - module constants only, no input
+    + ", events AS ("
+    + _INSERT_EVENTS
+    + """
 ), named AS (
     SELECT upd.*, s.subscription_id::text AS sub, g.name AS group_name,
            '/subscriptions/' || s.subscription_id::text || '/resourceGroups/' || g.name
@@ -80,6 +76,7 @@ SELECT gen_random_uuid(), gen_random_uuid(), at, 'Microsoft.HybridCompute/machin
        jsonb_build_object('fromStatus', from_status, 'toStatus', 'Disconnected', 'reason', 'Status sweep'), NULL
   FROM named
 """
+)
 
 
 def machine_facts(cursor) -> dict[str, str]:
