@@ -3,21 +3,43 @@
 The official Azure SDKs refuse bearer tokens over http (API-CONTRACT.md §1), so ARM and agent tests talk to this.
 It runs Django's LiveServerThread with its listening socket wrapped in TLS; the test database is shared with it
 exactly as pytest-django's ``live_server`` does (in-memory SQLite connections are passed to the thread).
+
+On in-memory SQLite every request thread and the test share that one connection, so the server answers one request
+at a time (``TLSLiveServer.lock``; test code that queries while the server runs may hold it too): two requests at
+once would otherwise collide inside each other's transaction ("cannot start a transaction within a transaction",
+or one leaving the other's atomic block and a 500 from ``set_rollback``). On PostgreSQL each thread has its own
+connection and requests run concurrently, as in production.
 """
 
 from __future__ import annotations
 
 import ssl
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
+from django.core.servers.basehttp import ThreadedWSGIServer
 from django.db import connections
 from django.test.testcases import LiveServerThread
 from django.test.utils import modify_settings, override_settings
 
 
+class _Server(ThreadedWSGIServer):
+    def _close_connections(self):
+        """After each request Django closes the thread's connections. A shared in-memory SQLite one is never closed
+        (``close()`` only checks it is used in a thread allowed to, then keeps the database), and once the test ended
+        and stopped sharing it, that check raises in a keep-alive request thread still winding down. So leave the
+        shared ones alone and close the rest."""
+        shared = self.connections_override or {}
+        for conn in connections.all(initialized_only=True):
+            if conn.alias not in shared:
+                conn.close()
+
+
 class TLSLiveServerThread(LiveServerThread):
+    server_class = _Server
+
     def __init__(self, *args, certfile: str, keyfile: str, **kwargs):
         self.certfile = certfile
         self.keyfile = keyfile
@@ -39,6 +61,7 @@ class TLSLiveServer:
     port: int
     ca_file: str
     thread: TLSLiveServerThread
+    lock: threading.RLock = field(default_factory=threading.RLock)
 
     def __str__(self) -> str:
         return self.url
@@ -78,7 +101,20 @@ def start_tls_live_server(host: str = "127.0.0.1") -> tuple[TLSLiveServer, list]
     for context in contexts:
         context.enable()
     server = TLSLiveServer(url=url, host=host, port=thread.port, ca_file=str(directory / pki.CA_FILE), thread=thread)
+    if overrides:
+        _serialize(server)
     return server, [*contexts, _Stopper(thread, overrides)]
+
+
+def _serialize(server: TLSLiveServer) -> None:
+    httpd = server.thread.httpd
+    app = httpd.get_app()
+
+    def serialized(environ, start_response):
+        with server.lock:
+            return app(environ, start_response)
+
+    httpd.set_app(serialized)
 
 
 class _Stopper:

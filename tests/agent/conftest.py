@@ -92,25 +92,9 @@ class Agent:
 
 @pytest.fixture
 def db_lock(tls_live_server):
-    """Serialize the live server's requests (and any test code holding this lock).
-
-    The TLS live server shares one in-memory SQLite connection between its request threads and the test; two
-    requests at once (a browser and a polling agent, or a heartbeat and a test query) would otherwise collide in
-    "cannot start a transaction within a transaction".
-    """
-    import threading
-
-    lock = threading.RLock()
-    httpd = tls_live_server.thread.httpd
-    app = httpd.get_app()
-
-    def serialized(environ, start_response):
-        with lock:
-            return app(environ, start_response)
-
-    httpd.set_app(serialized)
-    yield lock
-    httpd.set_app(app)
+    """The lock the live server holds around each request on shared in-memory SQLite (tests/tls.py); test code that
+    queries the database while agents talk to the server holds it too."""
+    return tls_live_server.lock
 
 
 @pytest.fixture
