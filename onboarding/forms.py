@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django import forms
 
+from arcportal import authz
 from arcportal.arm import ids
 from arcportal.forms import GuardedForm
 from identity import selectors as identity_selectors
@@ -126,7 +127,16 @@ class BasicsForm(GuardedForm):
         if not self.scopes.offers_new_group:  # not offered; posted anyway, clean() says why it is refused
             self.fields["resource_group_mode"].widget.choices = [(RG_EXISTING, "Use an existing resource group")]
             self.fields["resource_group_mode"].initial = RG_EXISTING
-        self.principals = list(identity_selectors.service_principal_list_usable()) if mode == MODE_SCALE else []
+        # The principals the Service principals page would show this user (their role assignment is readable).
+        self.principals = (
+            [
+                principal
+                for principal in identity_selectors.service_principal_list_usable()
+                if authz.may_read_service_principal(user, principal.scope)
+            ]
+            if mode == MODE_SCALE
+            else []
+        )
         self.fields["service_principal"].choices = [("", "Select a service principal")] + [
             (str(p.client_id), f"{p.display_name} ({p.client_id})") for p in self.principals
         ]

@@ -16,7 +16,7 @@ from arcportal import authz
 from arcportal.activity.models import ActivityEvent
 from identity.models import Role, RoleAssignment, ServicePrincipal
 from identity.role_assignments import role_assignment_create
-from identity.service_principals import service_principal_create
+from identity.service_principals import SP_REVOKE, service_principal_create
 from identity.tokens import user_object_id
 from machines.models import Subscription
 from machines.services import resource_group_create
@@ -126,6 +126,8 @@ def test_a_contributor_on_a_group_cannot_revoke_an_owner_made_principal_there(dj
     assert revoke(owner, principal).status_code == 302
     principal.refresh_from_db()
     assert principal.revoked_at is not None
+    revoked = ActivityEvent.objects.get(resource_id__iendswith=str(principal.client_id), operation_name=SP_REVOKE)
+    assert (revoked.caller, revoked.status) == ("olga", "Succeeded")  # who cut it off is in the activity log
 
 
 @pytest.mark.parametrize(

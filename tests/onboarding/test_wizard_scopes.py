@@ -158,6 +158,35 @@ def test_the_rg_a_user_is_refused_another_subscription(rg_a_user, other_subscrip
     assert written() == before
 
 
+def test_the_rg_a_user_is_offered_only_the_service_principals_it_may_read(request, rg_a_user, rg_a, rg_b, subscription):
+    """The existing principals are those the Service principals page shows the user (roleAssignments/read at their
+    scope): a Contributor on rg-a sees rg-a's, never rg-b's or the subscription's; the Onboarding role reads no role
+    assignment and is offered none. A forged POST naming one it may not see is refused and writes nothing."""
+    from identity.models import Role
+    from identity.service_principals import service_principal_create
+
+    ours = service_principal_create(display_name="sp-rg-a", role=Role.ONBOARDING, scope=rg_a.arm_id)
+    theirs = service_principal_create(display_name="sp-rg-b", role=Role.ONBOARDING, scope=rg_b.arm_id)
+    wide = service_principal_create(display_name="sp-sub", role=Role.ONBOARDING, scope=subscription.arm_id)
+    readable = request.node.callspec.params["rg_a_user"] == authz.CONTRIBUTOR
+    page = rg_a_user.get(f"{URL}?mode=scale").content.decode()
+    offered = choices(page, "service_principal")
+    assert offered == ([str(ours.service_principal.client_id)] if readable else [])
+    for hidden in (theirs, wide):
+        before = written()
+        response = generate(
+            rg_a_user,
+            subscription,
+            mode="scale",
+            resource_group_mode="existing",
+            resource_group="rg-a",
+            sp_mode="existing",
+            service_principal=str(hidden.service_principal.client_id),
+        )
+        refused(response, "Select a service principal.")
+        assert written() == before
+
+
 # --- an Owner of the subscription ---------------------------------------------------------------------------------
 
 
