@@ -12,8 +12,9 @@ from html import unescape
 import pytest
 
 from arcportal import authz
-from identity.models import RoleAssignment, ServicePrincipal
+from identity.models import Role, RoleAssignment, ServicePrincipal
 from identity.role_assignments import role_assignment_create
+from identity.service_principals import service_principal_create
 from identity.tokens import user_object_id
 from machines.models import ResourceGroup, Subscription
 from machines.services import resource_group_create
@@ -68,6 +69,12 @@ def owner(client, django_user_model, rg_a, rg_b, other_subscription, subscriptio
 
 def generate(client, subscription, *, mode="single", **overrides):
     return post(client, {**basics(subscription, **overrides), "step": "tags", "action": "next"}, mode=mode)
+
+
+def at_scale_for_rg_a(client, subscription, **principal):
+    """The at-scale wizard for rg-a with ``principal``'s choice (``sp_mode`` and its fields)."""
+    existing = {"resource_group_mode": "existing", "resource_group": "rg-a"}
+    return generate(client, subscription, mode="scale", **existing, **principal)
 
 
 def written() -> tuple[int, int, int, int]:
@@ -138,15 +145,7 @@ def test_the_rg_a_user_is_refused_a_new_group_and_nothing_is_written(rg_a_user, 
 
 def test_the_rg_a_user_is_refused_a_new_service_principal_and_nothing_is_written(rg_a_user, subscription):
     before = written()
-    response = generate(
-        rg_a_user,
-        subscription,
-        mode="scale",
-        resource_group_mode="existing",
-        resource_group="rg-a",
-        sp_mode="new",
-        new_service_principal_name="sp-escalate",
-    )
+    response = at_scale_for_rg_a(rg_a_user, subscription, sp_mode="new", new_service_principal_name="sp-escalate")
     refused(response, "You may not create a service principal with a role on the resource group 'rg-a'")
     assert written() == before and not ServicePrincipal.objects.filter(display_name="sp-escalate").exists()
 
@@ -162,9 +161,6 @@ def test_the_rg_a_user_is_offered_only_the_service_principals_it_may_read(reques
     """The existing principals are those the Service principals page shows the user (roleAssignments/read at their
     scope): a Contributor on rg-a sees rg-a's, never rg-b's or the subscription's; the Onboarding role reads no role
     assignment and is offered none. A forged POST naming one it may not see is refused and writes nothing."""
-    from identity.models import Role
-    from identity.service_principals import service_principal_create
-
     ours = service_principal_create(display_name="sp-rg-a", role=Role.ONBOARDING, scope=rg_a.arm_id)
     theirs = service_principal_create(display_name="sp-rg-b", role=Role.ONBOARDING, scope=rg_b.arm_id)
     wide = service_principal_create(display_name="sp-sub", role=Role.ONBOARDING, scope=subscription.arm_id)
@@ -174,14 +170,8 @@ def test_the_rg_a_user_is_offered_only_the_service_principals_it_may_read(reques
     assert offered == ([str(ours.service_principal.client_id)] if readable else [])
     for hidden in (theirs, wide):
         before = written()
-        response = generate(
-            rg_a_user,
-            subscription,
-            mode="scale",
-            resource_group_mode="existing",
-            resource_group="rg-a",
-            sp_mode="existing",
-            service_principal=str(hidden.service_principal.client_id),
+        response = at_scale_for_rg_a(
+            rg_a_user, subscription, sp_mode="existing", service_principal=str(hidden.service_principal.client_id)
         )
         refused(response, "Select a service principal.")
         assert written() == before
