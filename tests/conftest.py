@@ -2,6 +2,7 @@
 ``--clock-shift-days`` option that moves the clock of the whole run (tests/clockshift/sitecustomize.py)."""
 
 import os
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -105,6 +106,18 @@ def grant_owner_everywhere(user) -> None:
 def portal_client(client, admin_user):
     client.force_login(admin_user)
     return client
+
+
+@pytest.fixture(scope="session")
+def live_server(live_server):
+    """pytest-django's live server (the browser tests'); on shared in-memory SQLite it answers one request at a time,
+    as ``tls_live_server`` does (tests/tls.py): a page's HTMX poll and a click would otherwise share one transaction."""
+    from tests.tls import serialize
+
+    live_server.lock = threading.RLock()
+    if live_server.thread.connections_override:
+        serialize(live_server.thread, live_server.lock)
+    return live_server
 
 
 @pytest.fixture

@@ -24,18 +24,22 @@ def test_tls_live_server_is_not_trusted_without_the_ca(tls_live_server):
         httpx.get(f"{tls_live_server.url}/healthz")
 
 
-def test_requests_wait_for_the_lock_only_where_the_database_connection_is_shared(tls_live_server):
+@pytest.mark.parametrize("fixture", ["tls_live_server", "live_server"])
+def test_requests_wait_for_the_lock_only_where_the_database_connection_is_shared(request, fixture):
     """In-memory SQLite: every request thread uses the test's one connection, so a request waits while the lock is
     held (two at once collided inside each other's transaction: a 500 from ``set_rollback``). PostgreSQL: each
-    thread has its own connection and requests run at once, as in production."""
+    thread has its own connection and requests run at once, as in production. The same for the browser tests'
+    ``live_server`` (plain http)."""
+    server = request.getfixturevalue(fixture)
+    verify = _context(server) if fixture == "tls_live_server" else True
     shared = connection.vendor == "sqlite" and connection.is_in_memory_db()
     answered = threading.Event()
 
     def ask():
-        httpx.get(f"{tls_live_server.url}/healthz", verify=_context(tls_live_server), timeout=30)
+        httpx.get(f"{server.url}/healthz", verify=verify, timeout=30)
         answered.set()
 
-    with tls_live_server.lock:
+    with server.lock:
         thread = threading.Thread(target=ask)
         thread.start()
         assert answered.wait(timeout=2 if shared else 30) is not shared

@@ -102,16 +102,18 @@ def start_tls_live_server(host: str = "127.0.0.1") -> tuple[TLSLiveServer, list]
         context.enable()
     server = TLSLiveServer(url=url, host=host, port=thread.port, ca_file=str(directory / pki.CA_FILE), thread=thread)
     if overrides:
-        _serialize(server)
+        serialize(thread, server.lock)
     return server, [*contexts, _Stopper(thread, overrides)]
 
 
-def _serialize(server: TLSLiveServer) -> None:
-    httpd = server.thread.httpd
+def serialize(thread: LiveServerThread, lock: threading.RLock) -> None:
+    """Make ``thread``'s server answer one request at a time, holding ``lock`` (for a shared in-memory SQLite
+    connection; the browser tests' ``live_server`` does the same, tests/conftest.py)."""
+    httpd = thread.httpd
     app = httpd.get_app()
 
     def serialized(environ, start_response):
-        with server.lock:
+        with lock:
             return app(environ, start_response)
 
     httpd.set_app(serialized)
