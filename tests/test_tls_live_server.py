@@ -45,3 +45,64 @@ def test_requests_wait_for_the_lock_only_where_the_database_connection_is_shared
         assert answered.wait(timeout=2 if shared else 30) is not shared
     thread.join(timeout=30)
     assert answered.is_set()
+
+
+def test_the_lock_is_held_until_a_streamed_response_is_closed():
+    """A streamed body (the CSV exports) reads the database while it is sent, so the lock is released only when the
+    server closes the response; an app that raises releases it at once."""
+    from types import SimpleNamespace
+
+    from tests.tls import serialize
+
+    class _Httpd:  # what serialize() uses of a server
+        def __init__(self, app):
+            self.app = app
+
+        def get_app(self):
+            return self.app
+
+        def set_app(self, app):
+            self.app = app
+
+    lock = threading.RLock()
+
+    def free() -> bool:
+        """May another thread take the lock now?"""
+        taken = []
+
+        def try_it():
+            if lock.acquire(blocking=False):
+                taken.append(True)
+                lock.release()
+
+        thread = threading.Thread(target=try_it)
+        thread.start()
+        thread.join()
+        return bool(taken)
+
+    seen = []
+
+    def streamed(environ, start_response):
+        start_response("200 OK", [])
+        yield b"a"
+        seen.append(free())
+        yield b"b"
+
+    def failing(environ, start_response):
+        raise ValueError("boom")
+
+    def served(app):
+        httpd = _Httpd(app)
+        serialize(SimpleNamespace(httpd=httpd), lock)
+        return httpd.app
+
+    response = served(streamed)({}, lambda *a: None)
+    assert list(response) == [b"a", b"b"] and seen == [False] and not free()
+    response.close()
+    assert free()
+    response.close()  # a second close releases nothing more
+    assert free()
+
+    with pytest.raises(ValueError):
+        served(failing)({}, lambda *a: None)
+    assert free()

@@ -108,15 +108,43 @@ def start_tls_live_server(host: str = "127.0.0.1") -> tuple[TLSLiveServer, list]
 
 def serialize(thread: LiveServerThread, lock: threading.RLock) -> None:
     """Make ``thread``'s server answer one request at a time, holding ``lock`` (for a shared in-memory SQLite
-    connection; the browser tests' ``live_server`` does the same, tests/conftest.py)."""
+    connection; the browser tests' ``live_server`` does the same, tests/conftest.py) until the response is closed:
+    a streamed body (the CSV exports) still reads the database while it is sent."""
     httpd = thread.httpd
     app = httpd.get_app()
 
     def serialized(environ, start_response):
-        with lock:
-            return app(environ, start_response)
+        lock.acquire()
+        try:
+            return _Held(app(environ, start_response), lock)
+        except BaseException:
+            lock.release()
+            raise
 
     httpd.set_app(serialized)
+
+
+class _Held:
+    """A WSGI response that releases its lock when closed (wsgiref closes every response, sent or aborted, in the
+    request's thread)."""
+
+    def __init__(self, result, lock: threading.RLock):
+        self.result = result
+        self.lock: threading.RLock | None = lock
+
+    def __iter__(self):
+        return iter(self.result)
+
+    def close(self) -> None:
+        if self.lock is None:
+            return
+        try:
+            close = getattr(self.result, "close", None)
+            if close is not None:
+                close()
+        finally:
+            lock, self.lock = self.lock, None
+            lock.release()
 
 
 class _Stopper:
