@@ -155,6 +155,11 @@ class _AuthorizationOperation(ArmOperation):
     def visible(self, rows):
         return [row for row in rows if governance.role_assignment_visible(self.request.user, row)]
 
+    def assignment_at(self, name: str, scope: str):
+        """The assignment ``name`` when it is at ``scope`` (an assignment's URL names its scope), else None."""
+        row = ra.role_assignment_get(name=name)
+        return row if row is not None and ids.fold_name(row.scope) == ids.fold_name(scope) else None
+
 
 class RoleAssignmentListForScopeApi(_AuthorizationOperation):
     """``list_for_scope`` and ``list_for_subscription`` (the same URL at a subscription): the assignments at, above
@@ -184,8 +189,8 @@ class RoleAssignmentGetApi(_AuthorizationOperation):
     def get(self, request, name, **kwargs):
         clean = self.scope(kwargs)
         self.require(authz.ROLE_ASSIGNMENTS_READ, clean)
-        row = ra.role_assignment_get(name=name)
-        if row is None or ids.fold_name(row.scope) != ids.fold_name(clean):
+        row = self.assignment_at(name, clean)
+        if row is None:
             raise ArmError(f"The role assignment '{name}' is not found.", code="RoleAssignmentNotFound", status=404)
         return Response(assignment_body(row, governance.principal_names()))
 
@@ -252,8 +257,8 @@ class RoleAssignmentDeleteApi(_AuthorizationOperation):
     def delete(self, request, name, **kwargs):
         clean = self.scope(kwargs)
         self.require(authz.ROLE_ASSIGNMENTS_DELETE, clean)
-        row = ra.role_assignment_get(name=name)
-        if row is None or ids.fold_name(row.scope) != ids.fold_name(clean):
+        row = self.assignment_at(name, clean)
+        if row is None:
             return Response(status=204)
         body = assignment_body(row, governance.principal_names())
         ra.role_assignment_delete(name=name)  # the activity event names the caller of this request

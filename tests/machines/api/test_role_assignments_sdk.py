@@ -136,6 +136,27 @@ def test_bad_assignments_are_specific_4xx_and_write_nothing(tls_live_server, sub
     assert RoleAssignment.objects.count() == before
 
 
+def test_an_assignment_is_found_and_deleted_only_at_its_own_scope(tls_live_server, subscription, fleet):
+    """An assignment's URL names its scope: the same name under another scope is 404 ``RoleAssignmentNotFound`` to
+    read and a 204 no-op to delete (Azure's answer for an assignment that is not there), and the assignment stays."""
+    client = authorization_client(SDK(tls_live_server, subscription))
+    reader = f"{subscription.arm_id}/providers/Microsoft.Authorization/roleDefinitions/{READER_ID}"
+    elsewhere = f"{subscription.arm_id}/resourceGroups/rg-b"
+    principal = _object_id(SDK(tls_live_server, subscription, role=authz.READER, scope=elsewhere).client_id)
+    name = str(uuid.uuid4())
+    client.role_assignments.create(
+        fleet["rg_a"], name, RoleAssignmentCreateParameters(role_definition_id=reader, principal_id=principal)
+    )
+    with pytest.raises(ResourceNotFoundError) as missing:
+        client.role_assignments.get(elsewhere, name)
+    assert error_code(missing.value) == "RoleAssignmentNotFound"
+    assert client.role_assignments.delete(elsewhere, name) is None
+    assert RoleAssignment.objects.filter(name=name).exists()
+    assert client.role_assignments.get(fleet["rg_a"].upper(), name).name == name  # scopes compare case-blind
+    assert client.role_assignments.delete(fleet["rg_a"], name).name == name
+    assert not RoleAssignment.objects.filter(name=name).exists()
+
+
 def test_role_definitions_list_and_get(tls_live_server, subscription):
     client = authorization_client(SDK(tls_live_server, subscription))
     scope = subscription.arm_id
