@@ -13,16 +13,7 @@ import threading
 import time
 
 from _harness import child_pids, process_cpu
-
-BODY = {
-    "agentVersion": "1.50.0",
-    "osName": "linux",
-    "osType": "linux",
-    "osVersion": "6.1.0",
-    "osSku": "Debian GNU/Linux 12 (bookworm)",
-    "computerName": "bench",
-    "domainName": "contoso.local",
-}
+from _harness.loadgen import BODY
 
 # --- Requests -----------------------------------------------------------------------------------------------------
 

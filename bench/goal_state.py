@@ -30,7 +30,6 @@ import json
 import os
 import platform
 import time
-import uuid
 from statistics import median
 
 from _harness import (
@@ -41,6 +40,7 @@ from _harness import (
     stop_gunicorn,
     throwaway_environment,
 )
+from _harness.seeding import seed_connected_fleet
 from _heartbeat_load import CpuMeter, FlushLoop, cpu_per_request, fire, presign
 
 BENCH_DB = "arc_extplane_bench_gs"
@@ -64,33 +64,9 @@ def parse_args() -> argparse.Namespace:
 
 def seed(machines: int, keys: int):
     """Connected machines with certificates and one installed (reported) CustomScript extension each."""
-    from azcmagent import identity
-    from django.utils import timezone
-
-    from identity.services import tenant_ensure
     from machines.models import Extension, Machine
-    from machines.services import machine_issue_certificate, resource_group_create, subscription_ensure_default
 
-    subscription = subscription_ensure_default(tenant=tenant_ensure())
-    group = resource_group_create(subscription=subscription, name="rg-bench-gs", location="westeurope")
-    pool = [identity.new_key() for _ in range(keys)]
-    public = [identity.public_key_b64(key) for key in pool]
-    now = timezone.now()
-    Machine.objects.bulk_create(
-        [
-            Machine(
-                resource_group=group, name=f"gs-{i:06d}", location="westeurope", vm_id=uuid.uuid4(),
-                client_public_key=public[i % keys], os_name="linux", status="Connected", last_heartbeat_at=now,
-                last_status_change=now,
-            )
-            for i in range(machines)
-        ],
-        batch_size=1000,
-    )  # fmt: skip
-    fleet = []
-    for i, machine in enumerate(Machine.objects.filter(resource_group=group).order_by("name")):
-        issued = machine_issue_certificate(machine_id=machine.pk, public_key_b64=public[i % keys])
-        fleet.append((str(machine.vm_id), i % keys, issued.thumbprint))
+    pool, fleet, group = seed_connected_fleet(machines, keys, group="rg-bench-gs", prefix="gs")
     Extension.objects.bulk_create(
         [
             Extension(

@@ -39,7 +39,6 @@ import os
 import platform
 import subprocess
 import time
-import uuid
 from datetime import UTC, datetime
 from statistics import median
 
@@ -52,6 +51,7 @@ from _harness import (
     stop_gunicorn,
     throwaway_environment,
 )
+from _harness.seeding import seed_connected_fleet
 from _heartbeat_load import BODY, CpuMeter, FlushLoop, _request, cpu_per_request, fire, presign
 
 BENCH_DB = "arcportal_bench_hb"
@@ -134,52 +134,6 @@ def prepare_environment():
     return environment
 
 
-def seed(machines: int, keys: int):
-    """``machines`` machines recorded Connected, each with a certificate for its key; returns (vm_id, key, thumb)."""
-    from azcmagent import identity
-    from django.utils import timezone
-
-    from identity.services import tenant_ensure
-    from machines.models import Machine
-    from machines.services import (
-        machine_issue_certificate,
-        resource_group_create,
-        subscription_ensure_default,
-    )
-
-    subscription = subscription_ensure_default(tenant=tenant_ensure())
-    group = resource_group_create(subscription=subscription, name="rg-bench-hb", location="westeurope")
-    pool = [identity.new_key() for _ in range(keys)]
-    public = [identity.public_key_b64(key) for key in pool]
-    now = timezone.now()
-    rows = [
-        Machine(
-            resource_group=group,
-            name=f"hb-{i:06d}",
-            location="westeurope",
-            vm_id=uuid.uuid4(),
-            client_public_key=public[i % keys],
-            os_name="linux",
-            os_type="linux",
-            os_version=BODY["osVersion"],
-            os_sku=BODY["osSku"],
-            computer_name=BODY["computerName"],
-            domain_name=BODY["domainName"],
-            agent_version=BODY["agentVersion"],
-            status="Connected",
-            last_heartbeat_at=now,
-            last_status_change=now,
-        )
-        for i in range(machines)
-    ]
-    Machine.objects.bulk_create(rows, batch_size=1000)
-    fleet = []
-    for i, machine in enumerate(Machine.objects.filter(resource_group=group).order_by("name")):
-        issued = machine_issue_certificate(machine_id=machine.pk, public_key_b64=public[i % keys])
-        fleet.append((str(machine.vm_id), i % keys, issued.thumbprint))
-    return pool, fleet
-
-
 # --- The run ------------------------------------------------------------------------------------------------------
 
 
@@ -210,7 +164,7 @@ def main() -> None:
         call_command("migrate", verbosity=0)
         call_command("bootstrap", stdout=open(os.devnull, "w"))  # noqa: SIM115 - discarded output
         started = time.perf_counter()
-        pool, fleet = seed(args.machines, args.keys)
+        pool, fleet, _ = seed_connected_fleet(args.machines, args.keys, group="rg-bench-hb", prefix="hb", facts=BODY)
         connection.ensure_connection()
         pg_version = connection.connection.info.server_version
         print(f"seeded {len(fleet):,} machines ({args.keys} keys) in {time.perf_counter() - started:.1f} s")

@@ -34,7 +34,6 @@ import os
 import platform
 import sys
 import threading
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from statistics import median
@@ -42,6 +41,7 @@ from statistics import median
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import loadgen as _loadgen
+from _harness.seeding import seed_connected_fleet
 from _harness.serving import DEFAULT_TIERS, ROOT, TIERS, CpuMeter, Portal, box_busy, start_tier
 
 
@@ -71,54 +71,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     if min(counts) < 1 or min(args.seconds, args.rate, args.rate_seconds, args.slow_seconds) <= 0:
         parser.error("every count and duration must be positive")
     return args
-
-
-def seed(machines: int, keys: int):
-    """``machines`` machines recorded Connected, each with a certificate for one of ``keys`` shared keys."""
-    from azcmagent import identity
-    from django.utils import timezone
-
-    from identity.services import tenant_ensure
-    from machines.models import Machine
-    from machines.services import (
-        machine_issue_certificate,
-        resource_group_create,
-        subscription_ensure_default,
-    )
-
-    subscription = subscription_ensure_default(tenant=tenant_ensure())
-    group = resource_group_create(subscription=subscription, name="rg-bench-serving", location="westeurope")
-    pool = [identity.new_key() for _ in range(keys)]
-    public = [identity.public_key_b64(key) for key in pool]
-    now = timezone.now()
-    Machine.objects.bulk_create(
-        [
-            Machine(
-                resource_group=group,
-                name=f"srv-{i:06d}",
-                location="westeurope",
-                vm_id=uuid.uuid4(),
-                client_public_key=public[i % keys],
-                os_name="linux",
-                os_type="linux",
-                os_version=_loadgen.BODY["osVersion"],
-                os_sku=_loadgen.BODY["osSku"],
-                computer_name=_loadgen.BODY["computerName"],
-                domain_name=_loadgen.BODY["domainName"],
-                agent_version=_loadgen.BODY["agentVersion"],
-                status="Connected",
-                last_heartbeat_at=now,
-                last_status_change=now,
-            )
-            for i in range(machines)
-        ],
-        batch_size=1000,
-    )
-    fleet = []
-    for i, machine in enumerate(Machine.objects.filter(resource_group=group).order_by("name")):
-        issued = machine_issue_certificate(machine_id=machine.pk, public_key_b64=public[i % keys])
-        fleet.append((str(machine.vm_id), i % keys, issued.thumbprint))
-    return pool, fleet
 
 
 class FlushLoop(threading.Thread):
@@ -246,7 +198,9 @@ def main() -> None:
     try:
         portal.setup_django()
         portal.migrate_and_bootstrap()
-        pool, fleet = seed(args.machines, args.keys)
+        pool, fleet, _ = seed_connected_fleet(
+            args.machines, args.keys, group="rg-bench-serving", prefix="srv", facts=_loadgen.BODY
+        )
         from django.db import connections
 
         connections.close_all()
